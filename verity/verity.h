@@ -1,0 +1,227 @@
+/* verity: dm-verity hash trees, signatures and the signed update-image and
+ * slot-footer formats that everything downstream trusts.
+ *
+ * Conventions (cryptsetup lib/verity, systemd): every int function returns
+ * 0 (or a documented non-negative value) on success and a negative errno on
+ * failure; ret_ parameters are written only on success; nothing here logs.
+ * Use verity_strerror() to turn a return code into a one-line message.
+ *
+ * Files: tree.c (builder, layout), verify.c (userspace check), sig.c
+ * (keyring, CMS and root-hash signatures), manifest.c, image.c (update
+ * image stream), footer.c (slot footer). */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+/* ------------------------------------------------------------------ */
+/* Hash trees (dm-verity format 1, as the kernel and veritysetup)       */
+
+#define VERITY_MAX_SALT 256
+#define VERITY_MAX_DIGEST 64
+#define VERITY_MAX_LEVELS 63
+#define VERITY_SUPERBLOCK_SIZE 512
+
+struct verity_params {
+	char hash_name[32];        /* "sha256" or "sha512" */
+	uint32_t data_block_size;  /* power of two, 512..1 MiB; 4096 by default */
+	uint32_t hash_block_size;  /* same rules */
+	uint64_t data_blocks;      /* number of data blocks (data is padded) */
+	uint16_t salt_size;
+	uint8_t salt[VERITY_MAX_SALT];
+	uint8_t uuid[16];          /* superblock only */
+	bool superblock;           /* v1 superblock at hash_offset, tree after it */
+	uint64_t hash_offset;      /* byte offset of the hash area in the hash device */
+};
+
+/* Fill p with veritysetup's defaults (sha256, 4096/4096, no salt, superblock)
+ * for data_size bytes; data_blocks = ceil(data_size / 4096). */
+void verity_params_default(struct verity_params *p, uint64_t data_size);
+
+/* Checks block sizes, salt size, hash name and that the layout fits in u64.
+ * -EINVAL with a bad parameter, -EOVERFLOW when sizes overflow. */
+int verity_params_check(const struct verity_params *p);
+
+/* Digest size of p->hash_name in bytes, or -EINVAL. */
+int verity_digest_size(const struct verity_params *p);
+
+/* Size of the hash area in bytes (superblock block included when
+ * p->superblock), from hash_offset to the end of the last hash block. */
+int verity_hash_area_size(const struct verity_params *p, uint64_t *ret_bytes);
+
+/* Streaming builder: data goes in once, in order, in any chunk sizes. Each
+ * finished hash block is written to hash_fd at its final offset (hash_fd may
+ * be -1 to only compute the root hash). Memory is bounded by tree depth
+ * times block size plus fixed buffers. */
+struct verity_builder;
+int verity_builder_new(const struct verity_params *p, int hash_fd, struct verity_builder **ret);
+/* -EFBIG when more than data_blocks * data_block_size bytes are fed. */
+int verity_builder_feed(struct verity_builder *b, const void *data, size_t len);
+/* Pads the last data block with zeros, writes the remaining hash blocks and
+ * (if enabled) the superblock. -EIO ("short data") when fewer bytes were
+ * fed than data_blocks say. ret_root gets the root hash, *ret_root_len its
+ * size. Does not fsync. */
+int verity_builder_finish(struct verity_builder *b, uint8_t ret_root[VERITY_MAX_DIGEST], size_t *ret_root_len);
+void verity_builder_free(struct verity_builder *b);
+
+/* Build a tree for the first data_blocks blocks of data_fd in one call
+ * (reads data_fd sequentially from offset 0). */
+int verity_format_fd(const struct verity_params *p, int data_fd, int hash_fd,
+                     uint8_t ret_root[VERITY_MAX_DIGEST], size_t *ret_root_len);
+
+/* Superblock: read and parse one at offset (fills p, including
+ * superblock=true and hash_offset=offset). -EINVAL for no or a bad one. */
+int verity_superblock_read(int hash_fd, uint64_t offset, struct verity_params *ret);
+
+/* Userspace verification, what `veritysetup verify` does: every data block
+ * and every hash block (including zero padding) is checked against
+ * root. Returns 0 when all check; -EBADMSG on the first mismatch, and then
+ * (the one exception to the ret_ rule) *ret_bad says where. */
+enum verity_area { VERITY_AREA_DATA, VERITY_AREA_HASH };
+struct verity_corruption {
+	enum verity_area area;
+	uint64_t block;           /* data block number, or hash block index from hash_offset */
+	uint32_t level;           /* tree level for hash blocks (0 = hashes of data) */
+};
+int verity_verify(const struct verity_params *p, int data_fd, int hash_fd,
+                  const uint8_t *root, size_t root_len, struct verity_corruption *ret_bad);
+
+/* ------------------------------------------------------------------ */
+/* Keyring and signatures (OpenSSL CMS, X509_STORE)                     */
+
+/* Error codes with a meaning in this area (see verity_strerror):
+ *   -EKEYREJECTED  chain does not lead to a trusted CA
+ *   -EKEYEXPIRED   a certificate expired or is not yet valid
+ *   -EKEYREVOKED   a certificate is revoked by a loaded CRL
+ *   -ENOKEY        no signer certificate found (neither embedded nor in keyring)
+ *   -EBADMSG       malformed DER, or the signature does not match the content
+ *   -EPERM         key usage / purpose forbids code signing, or a weak digest */
+struct verity_keyring;
+
+/* path: a PEM file with one or more CA certificates, or a directory whose
+ * *.pem/*.crt files are loaded (key rotation: old and new CA side by side).
+ * crl_path (may be NULL): a PEM file or directory with CRLs; when given, CRL
+ * checking is enabled for the whole chain. */
+int verity_keyring_load(const char *path, const char *crl_path, struct verity_keyring **ret);
+void verity_keyring_free(struct verity_keyring *kr);
+/* Check time for tests and for devices without a clock; 0 = now. */
+void verity_keyring_set_time(struct verity_keyring *kr, time_t t);
+
+struct verity_signer; /* a private key and its certificate (+ chain) */
+/* key: a PEM file path, or a URI OpenSSL can load through OSSL_STORE
+ * ("pkcs11:...", "file:..."); cert: PEM with the signing certificate first,
+ * then any intermediates (carried in signatures). */
+int verity_signer_load(const char *key, const char *cert, struct verity_signer **ret);
+void verity_signer_free(struct verity_signer *s);
+
+/* Detached CMS SignedData (DER) over data, SHA-256, with signed attributes
+ * and the certificate chain embedded. */
+int verity_cms_sign(const struct verity_signer *s, const void *data, size_t len,
+                    uint8_t **ret_der, size_t *ret_der_len);
+/* Verifies a detached CMS/PKCS#7 signature over data with a full chain
+ * check. Only SHA-256/384/512 digests are accepted. ret_signer (may be
+ * NULL) gets a malloc'ed one-line subject of the signing certificate. */
+int verity_cms_verify(const struct verity_keyring *kr, const void *data, size_t len,
+                      const uint8_t *der, size_t der_len, char **ret_signer);
+
+/* Kernel root-hash signature (.roothash.p7s): PKCS#7 DER, no attributes,
+ * binary, over the lowercase hex root hash without newline. embed_certs
+ * false gives the kernel's -nocerts form. */
+int verity_roothash_sign(const struct verity_signer *s, const char *roothash_hex, bool embed_certs,
+                         uint8_t **ret_der, size_t *ret_der_len);
+/* Verifies like verity_cms_verify over roothash_hex; a -nocerts signature
+ * verifies when the keyring holds the signing certificate itself. */
+int verity_roothash_verify(const struct verity_keyring *kr, const char *roothash_hex,
+                           const uint8_t *der, size_t der_len);
+
+/* One-line description of a return code from this library. */
+const char *verity_strerror(int r);
+
+/* ------------------------------------------------------------------ */
+/* Manifest (docs/FORMAT.md): the signed description of one rootfs      */
+
+#define MANIFEST_MAX_SIZE 16384
+#define MANIFEST_MAX_LINE 1024
+#define MANIFEST_MAX_STR 256
+
+enum manifest_compression { MANIFEST_COMP_NONE, MANIFEST_COMP_ZSTD };
+
+struct manifest {
+	uint32_t format;                         /* 1 */
+	char compatible[MANIFEST_MAX_STR];
+	uint64_t version;                        /* monotonic, anti-downgrade */
+	char version_string[MANIFEST_MAX_STR];
+	uint64_t build_time;                     /* seconds since the epoch, UTC */
+	char fstype[16];                         /* ext4, squashfs, erofs */
+	uint64_t payload_size;                   /* filesystem bytes, a multiple of data_block_size */
+	uint8_t payload_sha256[32];              /* over the payload_size bytes */
+	enum manifest_compression compression;
+	uint64_t stored_size;                    /* payload bytes in the update image */
+	struct verity_params verity;             /* superblock=false, hash_offset = slot tree offset */
+	uint8_t root_hash[VERITY_MAX_DIGEST];
+	size_t root_hash_size;
+	uint64_t tree_size;                      /* verity_hash_area_size */
+};
+
+/* Strict parse: -EBADMSG for unknown keys, duplicates, missing keys, bad
+ * values, overlong lines, non-UTF-8, CR or NUL bytes; ret_err (may be NULL)
+ * gets a static string naming the problem ("duplicate key 'version'"). */
+int manifest_parse(const char *text, size_t len, struct manifest *ret, const char **ret_err);
+/* Canonical text; malloc'ed, NUL-terminated. */
+int manifest_format(const struct manifest *m, char **ret_text, size_t *ret_len);
+
+/* Where the tree and footer go in a slot of slot_size bytes:
+ * tree at align4096(payload_size), footer in the last VERITY_FOOTER_SIZE
+ * bytes. -ENOSPC when they do not fit. */
+#define VERITY_FOOTER_SIZE (128 * 1024)
+struct slot_layout {
+	uint64_t data_size, tree_offset, tree_size, footer_offset;
+};
+int slot_layout_compute(const struct manifest *m, uint64_t slot_size, struct slot_layout *ret);
+
+/* ------------------------------------------------------------------ */
+/* Update image (docs/FORMAT.md): header | manifest | manifest.cms |    */
+/* roothash.p7s | payload                                              */
+
+#define UPDATE_MAGIC "RFSUPDT1"
+#define UPDATE_HEADER_SIZE 64
+#define UPDATE_MAX_SIG 65536
+
+struct update_header {
+	uint32_t manifest_size, manifest_sig_size, roothash_sig_size;
+	uint64_t payload_offset, payload_size;
+};
+/* Parses and bounds-checks the fixed header (magic, version, CRC, limits). */
+int update_header_parse(const uint8_t buf[UPDATE_HEADER_SIZE], struct update_header *ret);
+void update_header_write(const struct update_header *h, uint8_t buf[UPDATE_HEADER_SIZE]);
+
+/* The signed part of an update image or footer, as read and verified. */
+struct signed_manifest {
+	char *text; size_t text_len;             /* raw manifest bytes */
+	uint8_t *sig; size_t sig_len;            /* CMS over text */
+	uint8_t *roothash_sig; size_t roothash_sig_len;
+	struct manifest m;                       /* parsed */
+};
+void signed_manifest_clear(struct signed_manifest *sm);
+
+/* Verify sm->sig over sm->text against kr, then parse into sm->m, then
+ * check roothash_sig over the hex root hash. ret_err as in manifest_parse. */
+int signed_manifest_verify(const struct verity_keyring *kr, struct signed_manifest *sm, const char **ret_err);
+
+/* Read header and signed part from a stream (pipe, socket or file) without
+ * reading any payload byte. Verifies with kr when kr is non-NULL. */
+int update_read_head(int fd, struct update_header *ret_h, struct signed_manifest *ret_sm, const char **ret_err);
+
+/* ------------------------------------------------------------------ */
+/* Slot footer: the signed part kept in the slot's last 128 KiB         */
+
+/* Reads the footer of the slot at [slot_offset, slot_offset+slot_size) of fd.
+ * -ENOENT when there is none (erased), -EBADMSG when it is damaged. Does not
+ * verify the signature (call signed_manifest_verify). */
+int footer_read(int fd, uint64_t slot_offset, uint64_t slot_size, struct signed_manifest *ret);
+/* Writes the footer (content first, then its header block), fdatasync's. */
+int footer_write(int fd, uint64_t slot_offset, uint64_t slot_size, const struct signed_manifest *sm);
+/* Zeroes the footer header block so the slot no longer describes itself. */
+int footer_erase(int fd, uint64_t slot_offset, uint64_t slot_size);
