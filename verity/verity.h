@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <time.h>
 
 /* ------------------------------------------------------------------ */
@@ -225,3 +226,29 @@ int footer_read(int fd, uint64_t slot_offset, uint64_t slot_size, struct signed_
 int footer_write(int fd, uint64_t slot_offset, uint64_t slot_size, const struct signed_manifest *sm);
 /* Zeroes the footer header block so the slot no longer describes itself. */
 int footer_erase(int fd, uint64_t slot_offset, uint64_t slot_size);
+
+/* ------------------------------------------------------------------ */
+/* Slot writer (slot.c): stream a verified update payload into a slot   */
+
+/* Pull source: returns bytes read (0 = end of stream) or a negative errno.
+ * The installer's HTTPS fetcher implements resume inside its callback. */
+typedef ssize_t (*slot_read_fn)(void *userdata, void *buf, size_t len);
+/* Progress: bytes of payload written so far, out of total. */
+typedef void (*slot_progress_fn)(void *userdata, uint64_t done, uint64_t total);
+
+struct slot_target {
+	int fd;                  /* slot device or disk image, opened O_RDWR */
+	uint64_t offset, size;   /* the slot's extent inside fd */
+};
+
+/* Reads exactly m->stored_size payload bytes from read_fn (never more),
+ * decompresses when m->compression says so, writes the filesystem at the
+ * slot start while computing the payload sha256 and the dm-verity tree in
+ * the same pass, writes the tree at the layout's tree offset, flushes,
+ * compares payload hash and root hash with the signed ones, then writes
+ * the footer (sm) and flushes again. The caller must already have verified
+ * sm and erased the old footer. Errors: -EBADMSG payload/root hash
+ * mismatch or trailing bytes, -EPROTO payload shorter than promised,
+ * -ENOSPC does not fit, I/O errnos. */
+int slot_write(const struct signed_manifest *sm, slot_read_fn read_fn, void *read_userdata,
+               const struct slot_target *t, slot_progress_fn progress, void *progress_userdata);
