@@ -102,7 +102,7 @@ int verity_verify(const struct verity_params *p, int data_fd, int hash_fd,
 struct verity_keyring;
 
 /* path: a PEM file with one or more CA certificates, or a directory whose
- * *.pem/*.crt files are loaded (key rotation: old and new CA side by side).
+ * .pem and .crt files are loaded (key rotation: old and new CA side by side).
  * crl_path (may be NULL): a PEM file or directory with CRLs; when given, CRL
  * checking is enabled for the whole chain. */
 int verity_keyring_load(const char *path, const char *crl_path, struct verity_keyring **ret);
