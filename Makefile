@@ -14,7 +14,7 @@ B       := build
 SANFLAGS :=
 endif
 
-PKGS    := libcryptsetup blkid openssl libcurl libzstd libubootenv
+PKGS    := libcryptsetup blkid openssl libcurl libzstd libubootenv zlib
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
@@ -104,7 +104,7 @@ demo: deps-if-root
 	bash tests/lib/demo.sh
 
 DEBS := build-essential pkg-config libcryptsetup-dev cryptsetup-bin libblkid-dev \
-        libssl-dev openssl libcurl4-openssl-dev libcmocka-dev libzstd-dev zstd \
+        libssl-dev openssl libcurl4-openssl-dev libcmocka-dev libzstd-dev zstd zlib1g-dev \
         libubootenv-dev libubootenv-tool u-boot-tools grub-common \
         e2fsprogs squashfs-tools erofs-utils dosfstools mtools gdisk fdisk \
         busybox-static cpio kmod xz-utils qemu-system-x86 linux-image-amd64 \
