@@ -166,21 +166,31 @@ struct manifest {
 	uint64_t tree_size;                      /* verity_hash_area_size */
 };
 
-/* Strict parse: -EBADMSG for unknown keys, duplicates, missing keys, bad
- * values, overlong lines, non-UTF-8, CR or NUL bytes; ret_err (may be NULL)
- * gets a static string naming the problem ("duplicate key 'version'"). */
+/* Strict parse: -EBADMSG for unknown keys (x-* keys are ignored),
+ * duplicates, missing keys, bad values (leading zeros, signs, overflow,
+ * uppercase hex), inconsistent values (data blocks, tree size, root hash
+ * length, stored_size without compression), lines over 1024 bytes
+ * (newline included), more than 16 KiB, empty lines, non-UTF-8, CR or NUL
+ * bytes, a missing final newline. ret_err (may be NULL) gets a static
+ * string naming the problem ("duplicate key 'version'"). On success
+ * ret->verity has superblock=false, hash_offset=align4096(payload_size). */
 int manifest_parse(const char *text, size_t len, struct manifest *ret, const char **ret_err);
-/* Canonical text; malloc'ed, NUL-terminated. */
+/* Canonical text (keys in docs/FORMAT.md order); malloc'ed, NUL-terminated.
+ * -EINVAL when m would not parse back (inconsistent fields). */
 int manifest_format(const struct manifest *m, char **ret_text, size_t *ret_len);
 
 /* Where the tree and footer go in a slot of slot_size bytes:
  * tree at align4096(payload_size), footer in the last VERITY_FOOTER_SIZE
- * bytes. -ENOSPC when they do not fit. */
+ * bytes, its start rounded down to 4096. -ENOSPC when they do not fit,
+ * -EOVERFLOW when the sizes overflow. */
 #define VERITY_FOOTER_SIZE (128 * 1024)
 struct slot_layout {
 	uint64_t data_size, tree_offset, tree_size, footer_offset;
 };
 int slot_layout_compute(const struct manifest *m, uint64_t slot_size, struct slot_layout *ret);
+/* Offset of the footer inside a slot of slot_size bytes; -ENOSPC if smaller
+ * than VERITY_FOOTER_SIZE. */
+int slot_footer_offset(uint64_t slot_size, uint64_t *ret);
 
 /* ------------------------------------------------------------------ */
 /* Update image (docs/FORMAT.md): header | manifest | manifest.cms |    */
@@ -194,8 +204,10 @@ struct update_header {
 	uint32_t manifest_size, manifest_sig_size, roothash_sig_size;
 	uint64_t payload_offset, payload_size;
 };
-/* Parses and bounds-checks the fixed header (magic, version, CRC, limits). */
-int update_header_parse(const uint8_t buf[UPDATE_HEADER_SIZE], struct update_header *ret);
+/* Parses and bounds-checks the fixed header (magic, CRC, version, limits,
+ * payload_offset right after the signatures). -EBADMSG, ret_err (may be
+ * NULL) names the problem. */
+int update_header_parse(const uint8_t buf[UPDATE_HEADER_SIZE], struct update_header *ret, const char **ret_err);
 void update_header_write(const struct update_header *h, uint8_t buf[UPDATE_HEADER_SIZE]);
 
 /* The signed part of an update image or footer, as read and verified. */
@@ -207,24 +219,43 @@ struct signed_manifest {
 };
 void signed_manifest_clear(struct signed_manifest *sm);
 
-/* Verify sm->sig over sm->text against kr, then parse into sm->m, then
- * check roothash_sig over the hex root hash. ret_err as in manifest_parse. */
+/* Verify sm->sig over sm->text against kr (before parsing anything), then
+ * parse into sm->m, then check roothash_sig over the hex root hash. Errors
+ * are those of verity_cms_verify/verity_roothash_verify or manifest_parse;
+ * ret_err (may be NULL) gets a static one-line message naming the part and
+ * the problem ("manifest signature: certificate revoked"). sm->m is
+ * written only on success. */
 int signed_manifest_verify(const struct verity_keyring *kr, struct signed_manifest *sm, const char **ret_err);
+/* The same; ret_signer (may be NULL) gets the malloc'ed signer subject. */
+int signed_manifest_verify_signer(const struct verity_keyring *kr, struct signed_manifest *sm,
+                                  char **ret_signer, const char **ret_err);
 
-/* Read header and signed part from a stream (pipe, socket or file) without
- * reading any payload byte. Verifies with kr when kr is non-NULL. */
-int update_read_head(int fd, struct update_header *ret_h, struct signed_manifest *ret_sm, const char **ret_err);
+/* Read header and signed part from a stream (pipe, socket or file), exactly
+ * header + manifest + signatures and not one payload byte. With kr non-NULL
+ * the signatures are verified (signed_manifest_verify), with kr NULL the
+ * manifest is only parsed. Checks that the header's payload_size equals the
+ * manifest's stored_size. -EPROTO when the stream ends early, -EBADMSG for
+ * a bad header or manifest, signature errors as above; ret_err (may be
+ * NULL) names the problem. Clear ret_sm with signed_manifest_clear. */
+int update_read_head(int fd, const struct verity_keyring *kr, struct update_header *ret_h,
+                     struct signed_manifest *ret_sm, const char **ret_err);
 
 /* ------------------------------------------------------------------ */
 /* Slot footer: the signed part kept in the slot's last 128 KiB         */
 
 /* Reads the footer of the slot at [slot_offset, slot_offset+slot_size) of fd.
- * -ENOENT when there is none (erased), -EBADMSG when it is damaged. Does not
- * verify the signature (call signed_manifest_verify). */
+ * -ENOENT when there is none (erased, or never written), -EBADMSG when it
+ * is damaged (CRC, sizes, content sha256, manifest does not parse). Does
+ * not verify the signatures (call signed_manifest_verify). ret->m is
+ * parsed. Clear ret with signed_manifest_clear. */
 int footer_read(int fd, uint64_t slot_offset, uint64_t slot_size, struct signed_manifest *ret);
-/* Writes the footer (content first, then its header block), fdatasync's. */
+/* Erases the header block, writes the content, fdatasync, then the header
+ * block, fdatasync. -ENOSPC when the signed part exceeds the footer's 124
+ * KiB of content or the slot is smaller than the footer, -EINVAL for
+ * empty or oversized parts. */
 int footer_write(int fd, uint64_t slot_offset, uint64_t slot_size, const struct signed_manifest *sm);
-/* Zeroes the footer header block so the slot no longer describes itself. */
+/* Zeroes the footer header block (and fdatasync's) so the slot no longer
+ * describes itself. */
 int footer_erase(int fd, uint64_t slot_offset, uint64_t slot_size);
 
 /* ------------------------------------------------------------------ */
