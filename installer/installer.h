@@ -1,0 +1,116 @@
+/* installer: what rootfs-install is made of. The configuration, the update
+ * source (file, stdin or HTTPS with resume), the JSON log line and the
+ * install steps themselves.
+ *
+ * Conventions as in verity/verity.h: int functions return 0 (or a
+ * documented non-negative value) or a negative errno; ret_ parameters are
+ * written only on success; nothing here prints. Where a failure needs more
+ * than an errno to be understood (a TLS problem, a config line), a
+ * caller-provided message buffer is filled, and that is the one output
+ * written on failure. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#define INSTALL_DEFAULT_CONFIG "/etc/rootfs-install.conf"
+#define INSTALL_DEFAULT_LOCK "/run/rootfs-install.lock"
+#define INSTALL_DEFAULT_LOG "/var/log/rootfs-install.log"
+#define INSTALL_DEFAULT_ATTEMPTS 3
+#define INSTALL_MSG_MAX 512
+
+/* Exit codes of rootfs-install, one per class of failure. */
+enum install_exit {
+	INSTALL_EXIT_OK = 0,
+	INSTALL_EXIT_FAILURE = 1,     /* anything not listed below */
+	INSTALL_EXIT_USAGE = 2,
+	INSTALL_EXIT_BADSIG = 3,      /* bad signature, tampered or malformed image */
+	INSTALL_EXIT_INCOMPATIBLE = 4,
+	INSTALL_EXIT_DOWNGRADE = 5,
+	INSTALL_EXIT_NOSPACE = 6,
+	INSTALL_EXIT_IO = 7,          /* reading the source or writing the slot */
+	INSTALL_EXIT_NETWORK = 8,
+	INSTALL_EXIT_BUSY = 9,        /* another install holds the lock */
+	INSTALL_EXIT_CONFIG = 10,     /* configuration, keyring, slots, environment */
+};
+
+/* ------------------------------------------------------------------ */
+/* Configuration: /etc/rootfs-install.conf, [device] [install] [tls]    */
+
+struct install_tls {
+	char *ca, *cert, *key, *pin;   /* NULL = unset; ca NULL = system store */
+	bool allow_http;
+	uint64_t connect_timeout;      /* seconds */
+	uint64_t low_speed_time;       /* seconds below 1 KiB/s before giving up */
+	uint64_t retries;              /* resumes after a dropped connection */
+};
+
+struct install_config {
+	char *compatible, *keyring, *crl;
+	uint64_t attempts;
+	bool allow_downgrade;
+	char *log_file, *lock_file;
+	struct install_tls tls;
+};
+
+/* Defaults (no strings set, attempts 3, 10 s connect, 30 s low speed,
+ * 5 retries, no downgrade, no plain HTTP). */
+void install_config_init(struct install_config *c);
+/* Parses path into c (keys present override what c holds). Sections owned
+ * by the boot-control library ([slots], [bootloader]) are skipped; any
+ * other unknown section or key is an error. -ENOENT when path does not
+ * exist; -EBADMSG with a "line N: ..." message in msg for bad content. */
+int install_config_load(struct install_config *c, const char *path, char msg[INSTALL_MSG_MAX]);
+void install_config_clear(struct install_config *c);
+/* Replace *dst with a copy of src (NULL clears). */
+int install_set_str(char **dst, const char *src);
+
+/* ------------------------------------------------------------------ */
+/* Sources: a file, "-" for stdin, or an https:// (http://) URL         */
+
+struct install_source;
+
+/* Opens spec. URLs start a fetcher thread that feeds a socket, so the
+ * head is read from install_source_fd() like from a file, and payload
+ * reads continue on it. On a dropped connection the fetcher resumes with
+ * a Range request (tls->retries times, short back-off). -EPROTONOSUPPORT
+ * for http:// without allow_http or another scheme; msg says why. */
+int install_source_open(const char *spec, const struct install_tls *tls,
+                        struct install_source **ret, char msg[INSTALL_MSG_MAX]);
+int install_source_fd(const struct install_source *s);
+/* The image size the verified head promises (payload offset + stored
+ * size): the fetcher aborts a server that sends more, and a regular file
+ * or a known Content-Length must match it. -EBADMSG when longer,
+ * -EPROTO when shorter. */
+int install_source_set_size(struct install_source *s, uint64_t total);
+/* slot_read_fn: reads payload bytes; on a fetch failure returns -ENETDOWN
+ * style errnos (see install_source_error). */
+ssize_t install_source_read(void *source, void *buf, size_t len);
+/* The fetcher's one-line failure ("SSL certificate problem: ...",
+ * "HTTP status 404"), or NULL when the network is not at fault. */
+const char *install_source_error(const struct install_source *s);
+/* The source as it may be logged: URLs lose their user and password. */
+const char *install_source_name(const struct install_source *s);
+bool install_source_is_network(const struct install_source *s);
+void install_source_free(struct install_source *s);
+
+/* ------------------------------------------------------------------ */
+/* Log: one JSON object a line, appended to the log file                */
+
+struct install_record {
+	const char *source;          /* as install_source_name */
+	const char *from_version;    /* version_string of the running slot, or NULL */
+	const char *to_version;      /* NULL when the head could not be read */
+	const char *target;          /* slot name, or NULL */
+	const char *outcome;         /* "success" or "failure" */
+	const char *reason;          /* NULL on success */
+	uint64_t duration_ms, bytes;
+};
+/* Formats the record as one JSON line (time in ISO-8601 UTC, strings
+ * escaped); malloc'ed, ends with '\n'. */
+int install_record_format(const struct install_record *rec, time_t when, char **ret_line);
+/* Appends the line with O_APPEND (one write) and fsyncs. */
+int install_record_append(const char *path, const struct install_record *rec);
