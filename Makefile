@@ -14,7 +14,7 @@ B       := build
 SANFLAGS :=
 endif
 
-PKGS    := libcryptsetup blkid openssl libcurl libzstd libubootenv zlib
+PKGS    := libcryptsetup blkid openssl libcurl libzstd libubootenv zlib uuid
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
@@ -108,7 +108,7 @@ DEBS := build-essential pkg-config libcryptsetup-dev cryptsetup-bin libblkid-dev
         libubootenv-dev libubootenv-tool u-boot-tools grub-common \
         e2fsprogs squashfs-tools erofs-utils dosfstools mtools gdisk fdisk \
         busybox-static cpio kmod xz-utils qemu-system-x86 linux-image-amd64 \
-        ovmf grub-efi-amd64-bin nginx curl python3
+        ovmf grub-efi-amd64-bin nginx curl python3 uuid-dev time
 
 deps:
 	@missing=$$(for p in $(DEBS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
