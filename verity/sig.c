@@ -304,9 +304,16 @@ static int load_key_uri(const char *uri, EVP_PKEY **ret)
 	_cleanup_(ossl_store_closep) OSSL_STORE_CTX *ctx = NULL;
 
 	ctx = OSSL_STORE_open(uri, UI_null(), NULL, NULL, NULL);
-	if (!ctx)
-		return ERR_GET_REASON(ERR_peek_last_error()) == OSSL_STORE_R_UNREGISTERED_SCHEME ?
-		       -EPROTONOSUPPORT : -ENOENT;
+	if (!ctx) {
+		/* OpenSSL tries the URI as a file name first, then looks for a
+		 * loader of its scheme: the last error says whether there is one. */
+		unsigned long e = ERR_peek_last_error();
+
+		if (ERR_GET_LIB(e) == ERR_LIB_OSSL_STORE &&
+		    (ERR_GET_REASON(e) == ERR_R_UNSUPPORTED || ERR_GET_REASON(e) == OSSL_STORE_R_UNREGISTERED_SCHEME))
+			return -EPROTONOSUPPORT;
+		return -ENOENT;
+	}
 	OSSL_STORE_expect(ctx, OSSL_STORE_INFO_PKEY);
 	while (!OSSL_STORE_eof(ctx)) {
 		_cleanup_(ossl_store_info_freep) OSSL_STORE_INFO *info = OSSL_STORE_load(ctx);
