@@ -12,7 +12,6 @@
 void install_config_init(struct install_config *c)
 {
 	*c = (struct install_config){
-		.attempts = INSTALL_DEFAULT_ATTEMPTS,
 		.tls = { .connect_timeout = 10, .low_speed_time = 30, .retries = 5 },
 	};
 }
@@ -69,7 +68,6 @@ static const struct key keys[] = {
 	STR("device", "compatible", compatible),
 	STR("device", "keyring", keyring),
 	STR("device", "crl", crl),
-	U64("install", "attempts", attempts, 1, 255),
 	BOOL("install", "allow_downgrade", allow_downgrade),
 	STR("install", "log_file", log_file),
 	STR("install", "lock_file", lock_file),

@@ -16,10 +16,12 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include "bootctl/bootctl.h"
+#include "verity/verity.h"
+
 #define INSTALL_DEFAULT_CONFIG "/etc/rootfs-install.conf"
 #define INSTALL_DEFAULT_LOCK "/run/rootfs-install.lock"
 #define INSTALL_DEFAULT_LOG "/var/log/rootfs-install.log"
-#define INSTALL_DEFAULT_ATTEMPTS 3
 #define INSTALL_MSG_MAX 512
 
 /* Exit codes of rootfs-install, one per class of failure. */
@@ -50,17 +52,17 @@ struct install_tls {
 
 struct install_config {
 	char *compatible, *keyring, *crl;
-	uint64_t attempts;
 	bool allow_downgrade;
 	char *log_file, *lock_file;
 	struct install_tls tls;
 };
 
-/* Defaults (no strings set, attempts 3, 10 s connect, 30 s low speed,
+/* Defaults (no strings set, 10 s connect, 30 s low speed,
  * 5 retries, no downgrade, no plain HTTP). */
 void install_config_init(struct install_config *c);
 /* Parses path into c (keys present override what c holds). Sections owned
- * by the boot-control library ([slots], [bootloader]) are skipped; any
+ * by the boot-control library ([slots], [bootloader]: labels, backend,
+ * environment, attempts) are skipped; any
  * other unknown section or key is an error. -ENOENT when path does not
  * exist; -EBADMSG with a "line N: ..." message in msg for bad content. */
 int install_config_load(struct install_config *c, const char *path, char msg[INSTALL_MSG_MAX]);
@@ -114,3 +116,40 @@ struct install_record {
 int install_record_format(const struct install_record *rec, time_t when, char **ret_line);
 /* Appends the line with O_APPEND (one write) and fsyncs. */
 int install_record_append(const char *path, const struct install_record *rec);
+
+/* ------------------------------------------------------------------ */
+/* The install itself                                                   */
+
+struct install_options {
+	const char *source;            /* path, "-" or URL */
+	const char *disk;              /* --disk IMAGE: slots inside a GPT disk image */
+	unsigned attempts;             /* 0: the [bootloader] attempts */
+	bool allow_downgrade;          /* needs [install] allow_downgrade too */
+	bool no_activate;
+	const char *cmdline;           /* NULL: /proc/cmdline */
+	const char *mountinfo;         /* NULL: /proc/self/mountinfo */
+	slot_progress_fn progress;     /* called in the caller's thread */
+	void *progress_userdata;
+};
+
+/* What happened, for the message, the log and the exit code. */
+struct install_report {
+	enum install_exit exit_code;
+	char reason[INSTALL_MSG_MAX];  /* one line, empty on success */
+	char source[1024];
+	char from_version[MANIFEST_MAX_STR], to_version[MANIFEST_MAX_STR]; /* empty = unknown */
+	char target;                   /* 'A', 'B' or 0 */
+	uint64_t bytes;                /* payload bytes written */
+};
+
+/* The steps of rootfs-install: lock; open the source; read and verify the
+ * head (signature, compatible, version against the running slot's footer
+ * and the rollback floor) before writing anything; find the slots and the
+ * booted one (never the target); check the fit; invalidate the target in
+ * the environment and erase its footer; slot_write; then try the target
+ * with its attempts unless no_activate. c->keyring etc. are used as given
+ * (the tool merges its options into c first). Returns 0 or a negative
+ * errno; rep is filled in both cases (the documented exception to the
+ * ret_ rule: the reason is the output of a failure). */
+int install_run(const struct install_config *c, const struct bootctl_config *bc,
+                const struct install_options *o, struct install_report *rep);
