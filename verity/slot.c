@@ -372,6 +372,9 @@ int slot_write(const struct signed_manifest *sm, slot_read_fn read_fn, void *rea
 	 * manifest says, the payload fills exactly data_blocks blocks. */
 	if (m->verity.hash_offset != layout.tree_offset || m->verity.superblock)
 		return -EBADMSG;
+	/* dm-verity addresses the tree in hash blocks from the device start */
+	if (m->verity.hash_block_size == 0 || t->offset % m->verity.hash_block_size)
+		return -EINVAL;
 	r = u64_mul(m->verity.data_blocks, m->verity.data_block_size, &want_size);
 	if (r < 0 || want_size != m->payload_size || m->payload_size == 0)
 		return -EBADMSG;

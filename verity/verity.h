@@ -278,8 +278,14 @@ struct slot_target {
  * the same pass, writes the tree at the layout's tree offset, flushes,
  * compares payload hash and root hash with the signed ones, then writes
  * the footer (sm) and flushes again. The caller must already have verified
- * sm and erased the old footer. Errors: -EBADMSG payload/root hash
- * mismatch or trailing bytes, -EPROTO payload shorter than promised,
- * -ENOSPC does not fit, I/O errnos. */
+ * sm and erased the old footer. After stored_size bytes one read of at
+ * most one byte must report the end of the stream (an update image ends
+ * with its payload). t->offset must be a multiple of the hash block size.
+ * zstd frames are decoded with a window of at most 8 MiB (levels 1..19,
+ * no --long). Memory: 8 MiB of ring buffers plus the tree builder's, for
+ * any image size. Errors: -EBADMSG payload/root hash mismatch, trailing
+ * bytes, a layout or sizes that disagree with the manifest, a bad zstd
+ * frame; -EPROTO payload shorter than promised; -ENOSPC does not fit;
+ * -EINVAL bad target; read_fn's errors; I/O errnos. */
 int slot_write(const struct signed_manifest *sm, slot_read_fn read_fn, void *read_userdata,
                const struct slot_target *t, slot_progress_fn progress, void *progress_userdata);
