@@ -27,21 +27,23 @@
 
 struct verity_params {
 	char hash_name[32];        /* "sha256" or "sha512" */
-	uint32_t data_block_size;  /* power of two, 512..1 MiB; 4096 by default */
+	uint32_t data_block_size;  /* power of two, 512..512 KiB (veritysetup's range); 4096 by default */
 	uint32_t hash_block_size;  /* same rules */
 	uint64_t data_blocks;      /* number of data blocks (data is padded) */
 	uint16_t salt_size;
 	uint8_t salt[VERITY_MAX_SALT];
 	uint8_t uuid[16];          /* superblock only */
 	bool superblock;           /* v1 superblock at hash_offset, tree after it */
-	uint64_t hash_offset;      /* byte offset of the hash area in the hash device */
+	uint64_t hash_offset;      /* byte offset of the hash area in the hash device: a multiple
+	                            * of 512 with a superblock, of hash_block_size without */
 };
 
 /* Fill p with veritysetup's defaults (sha256, 4096/4096, no salt, superblock)
  * for data_size bytes; data_blocks = ceil(data_size / 4096). */
 void verity_params_default(struct verity_params *p, uint64_t data_size);
 
-/* Checks block sizes, salt size, hash name and that the layout fits in u64.
+/* Checks block sizes, salt size, hash name, data_blocks > 0, hash_offset
+ * alignment and that the layout fits in u64 (and off_t).
  * -EINVAL with a bad parameter, -EOVERFLOW when sizes overflow. */
 int verity_params_check(const struct verity_params *p);
 
@@ -55,31 +57,40 @@ int verity_hash_area_size(const struct verity_params *p, uint64_t *ret_bytes);
 /* Streaming builder: data goes in once, in order, in any chunk sizes. Each
  * finished hash block is written to hash_fd at its final offset (hash_fd may
  * be -1 to only compute the root hash). Memory is bounded by tree depth
- * times block size plus fixed buffers. */
+ * times block size plus fixed buffers. A large feed (>= 128 KiB) is hashed
+ * on two threads when more than one CPU is available; every call returns
+ * only when its work is done. One builder is for one thread at a time.
+ * Errors from hashing or writing are sticky. */
 struct verity_builder;
 int verity_builder_new(const struct verity_params *p, int hash_fd, struct verity_builder **ret);
 /* -EFBIG when more than data_blocks * data_block_size bytes are fed. */
 int verity_builder_feed(struct verity_builder *b, const void *data, size_t len);
 /* Pads the last data block with zeros, writes the remaining hash blocks and
- * (if enabled) the superblock. -EIO ("short data") when fewer bytes were
- * fed than data_blocks say. ret_root gets the root hash, *ret_root_len its
- * size. Does not fsync. */
+ * (if enabled) the superblock. -EIO ("short data") when not even one byte
+ * of the last data block was fed (the builder stays usable: feed more).
+ * ret_root gets the root hash, *ret_root_len its size. Does not fsync. */
 int verity_builder_finish(struct verity_builder *b, uint8_t ret_root[VERITY_MAX_DIGEST], size_t *ret_root_len);
 void verity_builder_free(struct verity_builder *b);
 
 /* Build a tree for the first data_blocks blocks of data_fd in one call
- * (reads data_fd sequentially from offset 0). */
+ * (reads data_fd sequentially from offset 0 with pread; a data_fd ending
+ * inside the last block is zero-padded, earlier is -EIO). */
 int verity_format_fd(const struct verity_params *p, int data_fd, int hash_fd,
                      uint8_t ret_root[VERITY_MAX_DIGEST], size_t *ret_root_len);
 
 /* Superblock: read and parse one at offset (fills p, including
- * superblock=true and hash_offset=offset). -EINVAL for no or a bad one. */
+ * superblock=true and hash_offset=offset). -EINVAL for no or a bad one,
+ * -EOPNOTSUPP for hash type 0 (Chrome OS) or a hash other than sha256/sha512. */
 int verity_superblock_read(int hash_fd, uint64_t offset, struct verity_params *ret);
 
 /* Userspace verification, what `veritysetup verify` does: every data block
  * and every hash block (including zero padding) is checked against
  * root. Returns 0 when all check; -EBADMSG on the first mismatch, and then
- * (the one exception to the ret_ rule) *ret_bad says where. */
+ * (the one exception to the ret_ rule) *ret_bad (may be NULL) says where.
+ * Checks top down like the kernel, so a damaged hash block is reported as
+ * such, not as damage in the data it covers. A data_fd ending inside the
+ * last block reads zero-padded; ending earlier is -EIO. hash_fd may be -1
+ * for a single data block (no tree). */
 enum verity_area { VERITY_AREA_DATA, VERITY_AREA_HASH };
 struct verity_corruption {
 	enum verity_area area;
