@@ -121,8 +121,12 @@ int init_verity_activate(const char *dev, const char *name, const struct manifes
 	cs_last_error[0] = '\0';
 	crypt_set_log_callback(NULL, cs_log, NULL);
 	r = crypt_init_data_device(&cd, dev, dev);
+	/* Without a superblock the parameters come from the signed manifest:
+	 * crypt_load refuses CRYPT_VERITY_NO_HEADER, crypt_format takes it and
+	 * (without CRYPT_VERITY_CREATE_HASH) writes nothing, as veritysetup
+	 * open --no-superblock does. */
 	if (r >= 0)
-		r = crypt_load(cd, CRYPT_VERITY, &p);
+		r = crypt_format(cd, CRYPT_VERITY, NULL, NULL, NULL, NULL, 0, &p);
 	if (r >= 0 && roothash_sig && roothash_sig_len > 0) {
 		r = crypt_activate_by_signed_key(cd, name, (const char *)m->root_hash, m->root_hash_size,
 		                                 (const char *)roothash_sig, roothash_sig_len, flags);

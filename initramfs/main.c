@@ -1,0 +1,514 @@
+/* rootfs-init: the initramfs /init. As PID 1 it verifies the slot named on
+ * the kernel command line against the keys built into the initramfs,
+ * opens it through dm-verity, mounts it read-only and switches root into
+ * it; on any failure it prints one line and reboots (or powers off). Run
+ * otherwise it dispatches subcommands from the table at the bottom:
+ * "mount DIR" is the initramfs-tools/dracut hook mode (see README.md). */
+#include "bootctl/bootctl.h"
+#include "common/macro.h"
+#include "common/util.h"
+#include "initramfs/initramfs.h"
+#include "verity/verity.h"
+
+#include <blkid.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/reboot.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *prog = "rootfs-init";
+
+#define NEWROOT "/newroot"
+#define CRL_FILE "/etc/rootfs/crl.pem"
+
+struct boot {
+	struct init_config cfg;
+	uint64_t t0;            /* now_ns() at start */
+	bool pid1;              /* false: hook mode, exit instead of reboot */
+	const char *root;       /* where the slot is mounted */
+};
+
+/* "rootfs-init: msg" on the console (stderr) and into the kernel log, so
+ * it lands in pstore/journal too. At level 4 and above a "quiet" console
+ * does not show the kmsg copy a second time. */
+static void emit(int kmsg_level, const char *msg)
+{
+	_cleanup_close_ int kfd = -1;
+
+	fprintf(stderr, "%s: %s\n", prog, msg);
+	kfd = open("/dev/kmsg", O_WRONLY | O_CLOEXEC);
+	if (kfd >= 0)
+		dprintf(kfd, "<%d>%s: %s\n", kmsg_level, prog, msg);
+}
+
+static __attribute__((format(printf, 2, 3))) void debug(const struct boot *b, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	if (!b->cfg.debug)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	emit(6, msg);
+}
+
+/* The one failure line, "rootfs-init: slot B: what", then reboot, power
+ * off (rootfs.on_fail=poweroff) or, in hook mode, exit 1. Never a shell. */
+static _Noreturn __attribute__((format(printf, 2, 3))) void die(const struct boot *b, const char *fmt, ...)
+{
+	char what[900], msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	snprintf(msg, sizeof(msg), "slot %c: %s", init_slot_name(&b->cfg), what);
+	emit(4, msg);
+	if (!b->pid1)
+		exit(1);
+	reboot(b->cfg.on_fail == INIT_FAIL_POWEROFF ? RB_POWER_OFF : RB_AUTOBOOT);
+	/* reboot(2) only fails without CAP_SYS_BOOT; as PID 1, exiting
+	 * panics the kernel, and panic= reboots it. */
+	_exit(1);
+}
+
+static uint64_t ms_since(const struct boot *b) { return (now_ns() - b->t0) / 1000000; }
+
+/* Optional text file of the initramfs; -ENOENT passes through. */
+static int read_small(const char *path, size_t max, char **ret, size_t *ret_len)
+{
+	uint8_t *data = NULL;
+	size_t len = 0;
+	int r = read_file_bounded(path, max, &data, &len);
+
+	if (r < 0)
+		return r;
+	*ret = (char *)data;
+	if (ret_len)
+		*ret_len = len;
+	return 0;
+}
+
+/* Configuration: defaults, init.conf, the built-in floor, then the kernel
+ * command line (cmdline may be NULL: /proc/cmdline). */
+static int load_config(struct boot *b, const char *cmdline, const char **ret_what, const char **ret_err)
+{
+	_cleanup_free_ char *conf = NULL, *floor = NULL, *proc = NULL;
+	size_t conf_len = 0;
+	int r;
+
+	init_config_default(&b->cfg);
+	r = read_small(INIT_CONF_FILE, 65536, &conf, &conf_len);
+	if (r >= 0) {
+		r = init_config_parse_conf(&b->cfg, conf, conf_len, ret_err);
+		if (r < 0)
+			return *ret_what = INIT_CONF_FILE, r;
+	} else if (r != -ENOENT)
+		return *ret_what = INIT_CONF_FILE, *ret_err = NULL, r;
+
+	r = read_small(INIT_FLOOR_FILE, 64, &floor, NULL);
+	if (r >= 0) {
+		floor[strcspn(floor, "\n")] = '\0';
+		r = init_config_set(&b->cfg, "floor", floor, ret_err);
+		if (r < 0)
+			return *ret_what = INIT_FLOOR_FILE, r;
+	} else if (r != -ENOENT)
+		return *ret_what = INIT_FLOOR_FILE, *ret_err = NULL, r;
+
+	if (!cmdline) {
+		r = read_small("/proc/cmdline", 65536, &proc, NULL);
+		if (r < 0)
+			return *ret_what = "/proc/cmdline", *ret_err = NULL, r;
+		cmdline = proc;
+	}
+	r = init_config_parse_cmdline(&b->cfg, cmdline, ret_err);
+	if (r < 0)
+		return *ret_what = "kernel command line", r;
+	return 0;
+}
+
+static void load_config_or_die(struct boot *b)
+{
+	const char *what = NULL, *err = NULL;
+	int r = load_config(b, NULL, &what, &err);
+
+	if (r < 0)
+		die(b, "%s: %s", what, err ? err : strerror(-r));
+	if (!b->cfg.slot)
+		die(b, "no rootfs.slot= on the kernel command line");
+}
+
+/* Standard streams on the console: the kernel opens /dev/console for us
+ * only when the initramfs has that node. */
+static void open_console(void)
+{
+	int fd;
+
+	if (fcntl(STDERR_FILENO, F_GETFD) >= 0)
+		return;
+	fd = open("/dev/console", O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	for (int i = 0; i < 3; i++)
+		if (fd != i)
+			dup2(fd, i);
+	if (fd > 2)
+		close(fd);
+}
+
+/* "/dev/vda" + 2 = "/dev/vda2", "/dev/mmcblk0" + 2 = "/dev/mmcblk0p2". */
+static int partition_node(const char *disk, unsigned partno, char *buf, size_t size)
+{
+	size_t n = strlen(disk);
+	bool digit = n > 0 && disk[n - 1] >= '0' && disk[n - 1] <= '9';
+	int w = snprintf(buf, size, "%s%s%u", disk, digit ? "p" : "", partno);
+
+	return w < 0 || (size_t)w >= size ? -ENAMETOOLONG : 0;
+}
+
+static int find_parts(const struct boot *b, const struct bootctl_config *bc, struct bootctl_parts *ret)
+{
+	struct bootctl_parts parts;
+	int r;
+
+	if (!b->cfg.disk[0]) {
+		r = bootctl_discover_system(NULL, NULL, bc, &parts);
+		if (r < 0)
+			return r;
+		*ret = parts;
+		return 0;
+	}
+	/* rootfs.disk: read that disk's GPT and name the partition nodes. */
+	r = bootctl_discover_disk(b->cfg.disk, bc, &parts);
+	if (r < 0)
+		return r;
+	struct bootctl_part *all[] = { &parts.slot[0], &parts.slot[1], &parts.data, &parts.esp };
+	for (size_t i = 0; i < ARRAY_SIZE(all); i++) {
+		struct bootctl_part *p = all[i];
+		struct stat st;
+
+		if (!p->found)
+			continue;
+		r = partition_node(b->cfg.disk, p->partno, p->device, sizeof(p->device));
+		if (r < 0)
+			return r;
+		if (stat(p->device, &st) < 0 || !S_ISBLK(st.st_mode))
+			p->found = false; /* the kernel has not made the node yet */
+		p->offset = 0;
+	}
+	*ret = parts;
+	return 0;
+}
+
+/* Bounded wait for the slot's partition (and the data partition when one
+ * is to be mounted): disks appear asynchronously after the modules load. */
+static void wait_for_parts(const struct boot *b, const struct bootctl_config *bc, int slot,
+                           struct bootctl_parts *ret)
+{
+	uint64_t deadline = now_ns() + (uint64_t)b->cfg.timeout_s * 1000000000u;
+
+	for (;;) {
+		struct bootctl_parts parts;
+		int r = find_parts(b, bc, &parts);
+
+		if (r == -ENOTUNIQ)
+			die(b, "partition label %s is on more than one disk (set rootfs.disk=)", bc->label[slot]);
+		if (r >= 0 && parts.slot[slot].found && (!b->cfg.data[0] || parts.data.found)) {
+			*ret = parts;
+			return;
+		}
+		if (now_ns() >= deadline) {
+			if (r >= 0 && parts.slot[slot].found)
+				die(b, "data partition %s did not appear within %u s", bc->data_label, b->cfg.timeout_s);
+			die(b, "partition %s did not appear within %u s", bc->label[slot], b->cfg.timeout_s);
+		}
+		usleep(50 * 1000);
+	}
+}
+
+/* ROOTFS_FLOOR from the GRUB environment on the ESP, when there is one: the
+ * bootloader keeps it there, and the floor only ever rises. */
+static void floor_from_esp(struct boot *b, const struct bootctl_parts *parts)
+{
+	struct bootctl *bc = NULL;
+	struct bootctl_state st;
+	int r;
+
+	if (!parts->esp.found)
+		return;
+	r = bootctl_open_grubenv_fat(parts->esp.device, parts->esp.offset, parts->esp.size,
+	                             BOOTCTL_GRUBENV_ESP_PATH, &bc, NULL);
+	if (r >= 0)
+		r = bootctl_load(bc, &st);
+	if (r >= 0) {
+		if (st.floor > b->cfg.floor)
+			b->cfg.floor = st.floor;
+		debug(b, "rollback floor %llu from %s", (unsigned long long)st.floor, bootctl_location(bc));
+	} else
+		debug(b, "no rollback floor on the ESP (%s)", strerror(-r));
+	bootctl_free(bc);
+}
+
+static void keyring_freep(struct verity_keyring **kr) { verity_keyring_free(*kr); }
+
+/* Step 2: footer, signature with full chain, compatible, floor, layout. */
+static void verify_slot(const struct boot *b, int fd, uint64_t size, struct signed_manifest *sm)
+{
+	_cleanup_(keyring_freep) struct verity_keyring *kr = NULL;
+	_cleanup_free_ char *compatible = NULL, *signer = NULL;
+	struct slot_layout layout;
+	const char *err = NULL;
+	struct stat st;
+	int r;
+
+	r = footer_read(fd, 0, size, sm);
+	if (r == -ENOENT)
+		die(b, "no footer: the slot holds no installed image");
+	if (r < 0)
+		die(b, "footer: %s", r == -EBADMSG ? "damaged" : strerror(-r));
+
+	r = verity_keyring_load(b->cfg.keyring, stat(CRL_FILE, &st) == 0 ? CRL_FILE : NULL, &kr);
+	if (r < 0)
+		die(b, "keyring %s: %s", b->cfg.keyring, verity_strerror(r));
+	r = signed_manifest_verify_signer(kr, sm, &signer, &err);
+	if (r < 0)
+		die(b, "signature does not verify: %s", err ? err : verity_strerror(r));
+	debug(b, "manifest signed by %s", signer);
+
+	r = read_small(INIT_COMPATIBLE_FILE, MANIFEST_MAX_STR, &compatible, NULL);
+	if (r == -ENOENT)
+		debug(b, "no %s in the initramfs: compatible not checked", INIT_COMPATIBLE_FILE);
+	else if (r < 0)
+		die(b, "%s: %s", INIT_COMPATIBLE_FILE, strerror(-r));
+	else
+		compatible[strcspn(compatible, "\n")] = '\0';
+
+	r = init_manifest_check(&sm->m, compatible ? compatible : sm->m.compatible, b->cfg.floor);
+	if (r == -EMEDIUMTYPE)
+		die(b, "compatible '%s' does not match '%s'", sm->m.compatible, compatible);
+	if (r == -ESTALE)
+		die(b, "version %llu is below the rollback floor %llu", (unsigned long long)sm->m.version,
+		    (unsigned long long)b->cfg.floor);
+	if (r == -EPROTONOSUPPORT)
+		die(b, "unsupported file system type '%s'", sm->m.fstype);
+	if (r < 0)
+		die(b, "manifest: %s", strerror(-r));
+
+	/* The tree must be where the slot layout puts it, inside the slot. */
+	r = slot_layout_compute(&sm->m, size, &layout);
+	if (r < 0 || layout.tree_offset != sm->m.verity.hash_offset)
+		die(b, "manifest does not fit the %llu-byte partition", (unsigned long long)size);
+	debug(b, "version %llu (%s), compatible '%s', %s, floor %llu: accepted",
+	      (unsigned long long)sm->m.version, sm->m.version_string, sm->m.compatible, sm->m.fstype,
+	      (unsigned long long)b->cfg.floor);
+}
+
+static int probe_fstype(const char *dev, char *buf, size_t size)
+{
+	blkid_probe pr = blkid_new_probe_from_filename(dev);
+	const char *type = NULL;
+	int r = -ENOMEDIUM;
+
+	if (!pr)
+		return -errno ? -errno : -ENOMEM;
+	blkid_probe_enable_superblocks(pr, 1);
+	blkid_probe_set_superblocks_flags(pr, BLKID_SUBLKS_TYPE);
+	if (blkid_do_safeprobe(pr) == 0 && blkid_probe_lookup_value(pr, "TYPE", &type, NULL) == 0 &&
+	    strlen(type) < size) {
+		strcpy(buf, type);
+		r = 0;
+	}
+	blkid_free_probe(pr);
+	return r;
+}
+
+/* Steps 1 to 4, up to a mounted, verified root at b->root. */
+static void open_slot(struct boot *b)
+{
+	struct bootctl_config bc;
+	struct bootctl_parts parts;
+	struct signed_manifest sm = { 0 };
+	_cleanup_close_ int fd = -1;
+	_cleanup_free_ char *modules = NULL;
+	char mapper[64], dm[80];
+	const char *detail = NULL, *failed = NULL;
+	bool kernel_checked = false;
+	size_t modules_len = 0;
+	uint64_t size;
+	int slot = b->cfg.slot == 'a' ? 0 : 1, r;
+
+	r = read_small(INIT_MODULES_FILE, 1 << 20, &modules, &modules_len);
+	if (r >= 0) {
+		r = init_load_modules(modules, modules_len, &failed);
+		if (r < 0)
+			die(b, "module %s: %s", failed ? failed : "list", strerror(-r));
+		debug(b, "modules loaded at %llu ms", (unsigned long long)ms_since(b));
+	} else if (r != -ENOENT || b->pid1)
+		die(b, "%s: %s", INIT_MODULES_FILE, strerror(-r));
+
+	bootctl_config_default(&bc);
+	wait_for_parts(b, &bc, slot, &parts);
+	debug(b, "%s is %s, found at %llu ms", bc.label[slot], parts.slot[slot].device,
+	      (unsigned long long)ms_since(b));
+	floor_from_esp(b, &parts);
+
+	fd = open(parts.slot[slot].device, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		die(b, "%s: %s", parts.slot[slot].device, strerror(errno));
+	r = fd_get_size(fd, &size);
+	if (r < 0)
+		die(b, "%s: %s", parts.slot[slot].device, strerror(-r));
+	verify_slot(b, fd, size, &sm);
+
+	snprintf(mapper, sizeof(mapper), "rootfs-%c", b->cfg.slot);
+	r = init_verity_activate(parts.slot[slot].device, mapper, &sm.m, sm.roothash_sig, sm.roothash_sig_len,
+	                         init_verity_flags(b->cfg.verity), &kernel_checked, &detail);
+	if (r < 0)
+		die(b, "dm-verity: %s", detail && detail[0] ? detail : strerror(-r));
+	if (kernel_checked)
+		debug(b, "dm-verity: the kernel checked the root hash signature too");
+	else
+		debug(b, "dm-verity: the kernel does not trust the signing key; activated with the root hash "
+		         "verified by rootfs-init");
+
+	snprintf(dm, sizeof(dm), "/dev/mapper/%s", mapper);
+	if (mkdir(b->root, 0755) < 0 && errno != EEXIST)
+		die(b, "%s: %s", b->root, strerror(errno));
+	if (mount(dm, b->root, sm.m.fstype, MS_RDONLY, NULL) < 0)
+		die(b, "mount %s (%s) read-only: %s", dm, sm.m.fstype, strerror(errno));
+	debug(b, "%s mounted read-only on %s at %llu ms", dm, b->root, (unsigned long long)ms_since(b));
+
+	if (b->cfg.data[0]) {
+		char target[INIT_PATH_MAX * 2], type[32];
+
+		snprintf(target, sizeof(target), "%s%s", b->root, b->cfg.data);
+		r = probe_fstype(parts.data.device, type, sizeof(type));
+		if (r < 0)
+			die(b, "data partition %s: no file system found", parts.data.device);
+		/* Unverified by design: never executable device nodes or setuid. */
+		if (mount(parts.data.device, target, type, MS_NOSUID | MS_NODEV, NULL) < 0)
+			die(b, "mount data partition %s (%s) on %s: %s", parts.data.device, type, b->cfg.data,
+			    strerror(errno));
+		debug(b, "data partition %s (%s) mounted on %s", parts.data.device, type, b->cfg.data);
+	}
+
+	if (b->cfg.watchdog_s > 0) {
+		r = init_watchdog_arm(b->cfg.watchdog_s);
+		if (r < 0)
+			die(b, "watchdog: %s", strerror(-r));
+		debug(b, "watchdog armed for %u s", b->cfg.watchdog_s);
+	}
+	signed_manifest_clear(&sm);
+}
+
+/* PID 1: the whole boot. */
+static int boot_pid1(void)
+{
+	struct boot b = { .t0 = now_ns(), .pid1 = true, .root = NEWROOT };
+	int r;
+
+	init_config_default(&b.cfg);
+	r = init_mount_early();
+	open_console();
+	if (r < 0)
+		die(&b, "mounting /proc, /sys, /dev: %s", strerror(-r));
+	load_config_or_die(&b);
+	debug(&b, "slot %c, started %llu ms ago", init_slot_name(&b.cfg), (unsigned long long)ms_since(&b));
+
+	open_slot(&b);
+
+	debug(&b, "verified and mounted in %llu ms; switching root to %s", (unsigned long long)ms_since(&b),
+	      b.cfg.init);
+	r = init_switch_root(b.root, b.cfg.init);
+	die(&b, "switch_root to %s: %s", b.cfg.init, strerror(-r));
+}
+
+/* Hook mode for initramfs-tools / dracut: verify and mount at DIR. */
+static int cmd_mount(int argc, char **argv)
+{
+	struct boot b = { .t0 = now_ns(), .pid1 = false };
+
+	if (argc != 2 || argv[1][0] != '/') {
+		fprintf(stderr, "%s: usage: %s mount /ABSOLUTE/DIR\n", prog, prog);
+		return 2;
+	}
+	b.root = argv[1];
+	init_config_default(&b.cfg);
+	load_config_or_die(&b);
+	open_slot(&b);
+	debug(&b, "verified and mounted on %s in %llu ms", b.root, (unsigned long long)ms_since(&b));
+	return 0;
+}
+
+/* Prints the configuration rootfs-init would use (init.conf, built-in
+ * floor, then CMDLINE or /proc/cmdline): for checking a boot entry. */
+static int cmd_config(int argc, char **argv)
+{
+	static const char *const verity[] = { "restart", "panic", "ignore" };
+	struct boot b = { 0 };
+	const char *what = NULL, *err = NULL;
+	int r;
+
+	if (argc > 2) {
+		fprintf(stderr, "%s: usage: %s config [CMDLINE]\n", prog, prog);
+		return 2;
+	}
+	r = load_config(&b, argc == 2 ? argv[1] : NULL, &what, &err);
+	if (r < 0) {
+		fprintf(stderr, "%s: %s: %s\n", prog, what, err ? err : strerror(-r));
+		return 1;
+	}
+	printf("slot=%c\ndisk=%s\nkeyring=%s\nverity=%s\ndebug=%d\non_fail=%s\nfloor=%llu\n"
+	       "timeout=%u\ndata=%s\nwatchdog=%u\ninit=%s\n",
+	       b.cfg.slot ? b.cfg.slot : '-', b.cfg.disk, b.cfg.keyring, verity[b.cfg.verity], b.cfg.debug,
+	       b.cfg.on_fail == INIT_FAIL_POWEROFF ? "poweroff" : "reboot", (unsigned long long)b.cfg.floor,
+	       b.cfg.timeout_s, b.cfg.data, b.cfg.watchdog_s, b.cfg.init);
+	return 0;
+}
+
+static int cmd_help(int argc, char **argv);
+
+static const struct subcommand {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+	const char *usage;
+} subcommands[] = {
+	{ "mount", cmd_mount, "DIR       verify the slot of the kernel command line, mount it on DIR" },
+	{ "config", cmd_config, "[CMDLINE] print the configuration a boot would use" },
+	{ "help", cmd_help, "          this text (as PID 1, rootfs-init boots)" },
+};
+
+static int cmd_help(int argc, char **argv)
+{
+	printf("Usage: %s COMMAND [ARGS]\n", prog);
+	for (size_t i = 0; i < ARRAY_SIZE(subcommands); i++)
+		printf("  %s %s\n", subcommands[i].name, subcommands[i].usage);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	/* The kernel passes unknown command-line words as arguments to init:
+	 * as PID 1 they mean nothing to us. */
+	if (getpid() == 1)
+		return boot_pid1();
+	if (argc < 2) {
+		fprintf(stderr, "%s: missing command (try '%s help')\n", prog, prog);
+		return 2;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(subcommands); i++)
+		if (strcmp(argv[1], subcommands[i].name) == 0)
+			return subcommands[i].fn(argc - 1, argv + 1);
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)
+		return cmd_help(argc - 1, argv + 1);
+	fprintf(stderr, "%s: unknown command '%s' (try '%s help')\n", prog, argv[1], prog);
+	return 2;
+}
