@@ -61,8 +61,8 @@ unique_subject = no
 copy_extensions = none
 email_in_dn = no
 [ policy_any ]
-commonName = supplied
 organizationName = optional
+commonName = supplied
 [ req ]
 distinguished_name = req_dn
 prompt = no

@@ -1,0 +1,177 @@
+#!/usr/bin/env bash
+# Root-hash and CMS signatures: rootfs-verity against openssl smime/cms in
+# both directions, and every refusal with its one-line reason.
+. "$(dirname "$0")/../lib/common.sh"
+. "$TOP/tests/lib/testkeys.sh"
+testkeys "$TOP/$B/testkeys" || { not_ok "testkeys"; finish; }
+
+RH=$(printf 'rootfs-update test' | sha256sum | cut -c1-64)
+OTHER=$(printf 'another rootfs' | sha256sum | cut -c1-64)
+printf %s "$RH" >"$T/roothash.txt"
+printf 'format=1\ncompatible=test-gateway\nversion=3\n' >"$T/manifest"
+cat "$TK/dev-ca.pem" "$TK/dev-signing.pem" >"$T/ca-and-leaf.pem"
+
+# sign NAME OUT [ARGS]: our root-hash signature with TK/NAME.{key,pem}
+sign() { rootfs-verity sign "$RH" --key "$TK/$1.key" --cert "$TK/$1.pem" -o "$2" "${@:3}"; }
+# ossl_sign NAME OUT [ARGS]: openssl's, the kernel recipe
+ossl_sign() {
+	openssl smime -sign -noattr -binary -in "$T/roothash.txt" -inkey "$TK/$1.key" \
+		-signer "$TK/$1.pem" -outform der -out "$2" "${@:3}"
+}
+# Code-signing certificates are not S/MIME ones: openssl needs -purpose any.
+ossl_verify() {
+	openssl smime -verify -binary -inform der -in "$1" -content "$T/roothash.txt" \
+		-purpose any -out /dev/null "${@:2}"
+}
+
+# --- ours, checked by openssl
+check "sign (certificates embedded)" sign dev-signing "$T/rh.p7s"
+check "sign --nocerts" sign dev-signing "$T/rh-nocerts.p7s" --nocerts
+check "openssl smime verifies ours" ossl_verify "$T/rh.p7s" -CAfile "$TK/dev-ca.pem"
+check "openssl smime verifies ours (-nocerts, -certfile)" \
+	ossl_verify "$T/rh-nocerts.p7s" -CAfile "$TK/dev-ca.pem" -certfile "$TK/dev-signing.pem"
+check "openssl cms verifies ours" openssl cms -verify -binary -inform der -in "$T/rh.p7s" \
+	-content "$T/roothash.txt" -CAfile "$TK/dev-ca.pem" -purpose any -out /dev/null
+check "ours has no signed attributes" \
+	bash -c "openssl cms -cmsout -print -inform der -in '$T/rh.p7s' | grep -A1 signedAttrs: | grep -q ABSENT"
+# RSA PKCS#1 v1.5 is deterministic: the kernel form must carry the same
+# signature value as openssl smime's (CMS leaves out the NULL parameters of
+# the digest algorithm, which PKCS#7 writes; both are valid DER).
+sigvalue() { openssl asn1parse -inform der -in "$1" | grep 'OCTET STRING' | tail -1 | sed 's/.*DUMP\]://'; }
+check "RSA sign" sign rsa-signing "$T/rsa.p7s"
+check "RSA sign --nocerts" sign rsa-signing "$T/rsa-nocerts.p7s" --nocerts
+ossl_sign rsa-signing "$T/rsa-ossl.p7s"
+ossl_sign rsa-signing "$T/rsa-ossl-nocerts.p7s" -nocerts
+check_eq "RSA: signature value equals openssl smime -noattr's" \
+	"$(sigvalue "$T/rsa.p7s")" "$(sigvalue "$T/rsa-ossl.p7s")"
+check_eq "RSA: signature value equals openssl smime -noattr -nocerts's" \
+	"$(sigvalue "$T/rsa-nocerts.p7s")" "$(sigvalue "$T/rsa-ossl-nocerts.p7s")"
+check "sign-file (CMS)" rootfs-verity sign-file "$T/manifest" --key "$TK/dev-signing.key" \
+	--cert "$TK/dev-signing.pem" -o "$T/manifest.cms"
+check "openssl cms verifies our CMS" openssl cms -verify -binary -inform der -in "$T/manifest.cms" \
+	-content "$T/manifest" -CAfile "$TK/dev-ca.pem" -purpose any -out /dev/null
+check "openssl smime verifies our CMS" openssl smime -verify -binary -inform der -in "$T/manifest.cms" \
+	-content "$T/manifest" -CAfile "$TK/dev-ca.pem" -purpose any -out /dev/null
+check "our CMS carries a message digest" \
+	bash -c "openssl cms -cmsout -print -inform der -in '$T/manifest.cms' | grep -q messageDigest"
+check "file: URI key (OSSL_STORE)" rootfs-verity sign "$RH" --key "file:$TK/dev-signing.key" \
+	--cert "$TK/dev-signing.pem" -o "$T/rh-uri.p7s"
+check "file: URI signature verifies" ossl_verify "$T/rh-uri.p7s" -CAfile "$TK/dev-ca.pem"
+
+# --- openssl's, checked by us
+check "ours verify ours" rootfs-verity check-sig "$RH" "$T/rh.p7s" --keyring "$TK/dev-ca.pem"
+rootfs-verity check-sig "$RH" "$T/rh.p7s" --keyring "$TK/dev-ca.pem" >"$T/ok.out" 2>&1
+check_eq "check-sig names the signer" "$(cat "$T/ok.out")" \
+	"signature OK: O=rootfs-update, CN=rootfs-update development signing"
+check "openssl smime -sign" ossl_sign dev-signing "$T/o.p7s"
+check "openssl smime -sign -nocerts" ossl_sign dev-signing "$T/o-nocerts.p7s" -nocerts
+check "check-sig accepts openssl's" rootfs-verity check-sig "$RH" "$T/o.p7s" --keyring "$TK/dev-ca.pem"
+check "check-sig accepts openssl's -nocerts (signer in keyring)" \
+	rootfs-verity check-sig "$RH" "$T/o-nocerts.p7s" --keyring "$T/ca-and-leaf.pem"
+check "check-sig accepts our -nocerts (signer in keyring)" \
+	rootfs-verity check-sig "$RH" "$T/rh-nocerts.p7s" --keyring "$T/ca-and-leaf.pem"
+check_fails "-nocerts without the signer in the keyring" "no signer certificate" \
+	rootfs-verity check-sig "$RH" "$T/o-nocerts.p7s" --keyring "$TK/dev-ca.pem"
+check_fails "-nocerts with only the signer (no CA)" "trusted CA" \
+	rootfs-verity check-sig "$RH" "$T/o-nocerts.p7s" --keyring "$TK/dev-signing.pem"
+check "openssl cms -sign" openssl cms -sign -binary -in "$T/manifest" -inkey "$TK/rsa-signing.key" \
+	-signer "$TK/rsa-signing.pem" -outform der -out "$T/o.cms"
+check "check-file accepts openssl's CMS" \
+	rootfs-verity check-file "$T/manifest" "$T/o.cms" --keyring "$TK/dev-ca.pem"
+check "check-file accepts ours" \
+	rootfs-verity check-file "$T/manifest" "$T/manifest.cms" --keyring "$TK/dev-ca.pem"
+printf 'format=1\ncompatible=test-gateway\nversion=4\n' >"$T/manifest2"
+check_fails "CMS over another file" "does not sign" \
+	rootfs-verity check-file "$T/manifest2" "$T/manifest.cms" --keyring "$TK/dev-ca.pem"
+
+# --- key rotation, chains
+check "keyring directory: development key" \
+	rootfs-verity check-sig "$RH" "$T/rh.p7s" --keyring "$TK/keyring"
+check "release sign" sign release-signing "$T/rel.p7s"
+check "keyring directory: release key" rootfs-verity check-sig "$RH" "$T/rel.p7s" --keyring "$TK/keyring"
+check_fails "release key, development CA only" "trusted CA" \
+	rootfs-verity check-sig "$RH" "$T/rel.p7s" --keyring "$TK/dev-ca.pem"
+check "intermediate CA chain" rootfs-verity sign "$RH" --key "$TK/int-signing.key" \
+	--cert "$TK/int-signing-chain.pem" -o "$T/int.p7s"
+check "intermediate chain verifies (ours)" rootfs-verity check-sig "$RH" "$T/int.p7s" --keyring "$TK/roots.pem"
+check "intermediate chain verifies (openssl)" ossl_verify "$T/int.p7s" -CAfile "$TK/root-ca.pem"
+
+# --- refusals, one line each naming the reason
+check "sign with the untrusted CA's key" sign other-signing "$T/untrusted.p7s"
+check_fails "untrusted CA" "not trusted.*trusted CA" \
+	rootfs-verity check-sig "$RH" "$T/untrusted.p7s" --keyring "$TK/keyring"
+check "sign with an expired cert" sign expired "$T/expired.p7s"
+check_fails "expired certificate" "expired or not yet valid" \
+	rootfs-verity check-sig "$RH" "$T/expired.p7s" --keyring "$TK/dev-ca.pem"
+check "sign with a not-yet-valid cert" sign future "$T/future.p7s"
+check_fails "not-yet-valid certificate" "expired or not yet valid" \
+	rootfs-verity check-sig "$RH" "$T/future.p7s" --keyring "$TK/dev-ca.pem"
+check "not-yet-valid certificate, --time in 2040" \
+	rootfs-verity check-sig "$RH" "$T/future.p7s" --keyring "$TK/dev-ca.pem" --time 2220000000
+check "sign with a revoked cert" sign revoked "$T/revoked.p7s"
+check "revoked cert without the CRL" \
+	rootfs-verity check-sig "$RH" "$T/revoked.p7s" --keyring "$TK/dev-ca.pem"
+check_fails "revoked certificate (CRL file)" "revoked" \
+	rootfs-verity check-sig "$RH" "$T/revoked.p7s" --keyring "$TK/dev-ca.pem" --crl "$TK/dev-ca.crl"
+check_fails "revoked certificate (CRL directory)" "revoked" \
+	rootfs-verity check-sig "$RH" "$T/revoked.p7s" --keyring "$TK/keyring" --crl "$TK/crls"
+check "good certificate with CRLs" \
+	rootfs-verity check-sig "$RH" "$T/rh.p7s" --keyring "$TK/keyring" --crl "$TK/crls"
+check_fails "signature over another hash" "does not sign root hash $OTHER" \
+	rootfs-verity check-sig "$OTHER" "$T/rh.p7s" --keyring "$TK/dev-ca.pem"
+printf '%s\n' "$RH" >"$T/roothash-nl.txt"
+openssl smime -sign -noattr -binary -in "$T/roothash-nl.txt" -inkey "$TK/dev-signing.key" \
+	-signer "$TK/dev-signing.pem" -outform der -out "$T/nl.p7s"
+check_fails "signature over the hash with a newline" "does not sign root hash" \
+	rootfs-verity check-sig "$RH" "$T/nl.p7s" --keyring "$TK/dev-ca.pem"
+size=$(stat -c %s "$T/rh.p7s")
+for n in 0 1 16 $((size / 2)) $((size - 1)); do
+	head -c "$n" "$T/rh.p7s" >"$T/trunc.p7s"
+	check_fails "truncated to $n bytes" "bad signature: .* is damaged" \
+		rootfs-verity check-sig "$RH" "$T/trunc.p7s" --keyring "$TK/dev-ca.pem"
+done
+head -c 700 /dev/urandom >"$T/garbage.p7s"
+check_fails "garbage" "bad signature: .* is damaged" \
+	rootfs-verity check-sig "$RH" "$T/garbage.p7s" --keyring "$TK/dev-ca.pem"
+{ printf '\x30\x82\x02\x00'; head -c 512 /dev/urandom; } >"$T/garbage-seq.p7s"
+check_fails "garbage in a DER SEQUENCE" "bad signature: .* is damaged" \
+	rootfs-verity check-sig "$RH" "$T/garbage-seq.p7s" --keyring "$TK/dev-ca.pem"
+check "openssl smime -sign with an email-only cert" ossl_sign email "$T/email.p7s"
+check_fails "no codeSigning usage" "not allowed for code signing" \
+	rootfs-verity check-sig "$RH" "$T/email.p7s" --keyring "$TK/dev-ca.pem"
+check "openssl smime -sign with a keyEncipherment cert" ossl_sign keyenc "$T/keyenc.p7s"
+check_fails "no digitalSignature usage" "not allowed for code signing" \
+	rootfs-verity check-sig "$RH" "$T/keyenc.p7s" --keyring "$TK/dev-ca.pem"
+check "openssl smime -sign -md sha1" ossl_sign rsa-signing "$T/sha1.p7s" -md sha1
+check_fails "SHA-1 digest" "weak digest" \
+	rootfs-verity check-sig "$RH" "$T/sha1.p7s" --keyring "$TK/dev-ca.pem"
+check "openssl smime -sign with RSA 1024" ossl_sign weak-rsa "$T/weak.p7s"
+check_fails "RSA 1024 signer" "key size" \
+	rootfs-verity check-sig "$RH" "$T/weak.p7s" --keyring "$TK/dev-ca.pem"
+
+# --- bad input to the tool itself
+check_fails "sign: key of another cert" "does not belong to the certificate" \
+	rootfs-verity sign "$RH" --key "$TK/dev-signing.key" --cert "$TK/release-signing.pem" -o "$T/x.p7s"
+check_fails "sign: email-only cert refused" "not allowed for code signing" \
+	rootfs-verity sign "$RH" --key "$TK/email.key" --cert "$TK/email.pem" -o "$T/x.p7s"
+check_fails "sign: missing key" "No such file" \
+	rootfs-verity sign "$RH" --key "$T/nope.key" --cert "$TK/dev-signing.pem" -o "$T/x.p7s"
+check_fails "sign: no -o" "usage: sign ROOTHASH" \
+	rootfs-verity sign "$RH" --key "$TK/dev-signing.key" --cert "$TK/dev-signing.pem"
+check_fails "sign: bad root hash" "not 64 or 128 hex digits" \
+	rootfs-verity sign "abc" --key "$TK/dev-signing.key" --cert "$TK/dev-signing.pem" -o "$T/x.p7s"
+check_fails "check-sig: no keyring" "usage: check-sig" rootfs-verity check-sig "$RH" "$T/rh.p7s"
+check_fails "check-sig: keyring missing" "cannot load keyring .*No such file" \
+	rootfs-verity check-sig "$RH" "$T/rh.p7s" --keyring "$T/nope"
+check_fails "check-sig: keyring without certificates" "no certificate in it" \
+	rootfs-verity check-sig "$RH" "$T/rh.p7s" --keyring "$TK/dev-signing.key"
+check_fails "check-sig: --crl without CRLs" "no CRL" \
+	rootfs-verity check-sig "$RH" "$T/rh.p7s" --keyring "$TK/dev-ca.pem" --crl "$TK/dev-ca.pem"
+check_fails "check-sig: signature file missing" "cannot read" \
+	rootfs-verity check-sig "$RH" "$T/nope.p7s" --keyring "$TK/dev-ca.pem"
+head -c 70000 /dev/zero >"$T/huge.p7s"
+check_fails "check-sig: huge signature file" "larger than" \
+	rootfs-verity check-sig "$RH" "$T/huge.p7s" --keyring "$TK/dev-ca.pem"
+check_fails "check-sig: unknown option" "unknown option '--frobnicate'" \
+	rootfs-verity check-sig "$RH" "$T/rh.p7s" --keyring "$TK/dev-ca.pem" --frobnicate
+finish
