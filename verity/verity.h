@@ -109,13 +109,22 @@ int verity_verify(const struct verity_params *p, int data_fd, int hash_fd,
  *   -EKEYREVOKED   a certificate is revoked by a loaded CRL
  *   -ENOKEY        no signer certificate found (neither embedded nor in keyring)
  *   -EBADMSG       malformed DER, or the signature does not match the content
- *   -EPERM         key usage / purpose forbids code signing, or a weak digest */
+ *   -EPERM         key usage / purpose forbids code signing, or a weak digest
+ * A signing certificate must have keyUsage digitalSignature (if the
+ * extension is present), extendedKeyUsage codeSigning or anyExtendedKeyUsage
+ * (if present) and an RSA >= 2048 or EC >= 256 bit key. The chain is checked
+ * with purpose "any" (OpenSSL 3.0 has no code-signing purpose, and CMS's
+ * default "smimesign" would demand emailProtection) at security level 2
+ * (no RSA < 2048, no SHA-1 signed certificates); CA flags, keyCertSign,
+ * validity and CRLs are checked as usual. */
 struct verity_keyring;
 
 /* path: a PEM file with one or more CA certificates, or a directory whose
  * .pem and .crt files are loaded (key rotation: old and new CA side by side).
  * crl_path (may be NULL): a PEM file or directory with CRLs; when given, CRL
- * checking is enabled for the whole chain. */
+ * checking is enabled for the whole chain (a CA without a CRL then fails
+ * with -EKEYREVOKED). -ENOKEY when path holds no certificate, -ENODATA when
+ * crl_path holds no CRL, -EBADMSG for damaged PEM, open/read errnos. */
 int verity_keyring_load(const char *path, const char *crl_path, struct verity_keyring **ret);
 void verity_keyring_free(struct verity_keyring *kr);
 /* Check time for tests and for devices without a clock; 0 = now. */
@@ -124,7 +133,11 @@ void verity_keyring_set_time(struct verity_keyring *kr, time_t t);
 struct verity_signer; /* a private key and its certificate (+ chain) */
 /* key: a PEM file path, or a URI OpenSSL can load through OSSL_STORE
  * ("pkcs11:...", "file:..."); cert: PEM with the signing certificate first,
- * then any intermediates (carried in signatures). */
+ * then any intermediates (carried in signatures). Never prompts: encrypted
+ * PEM keys fail (-EBADMSG), give a URI with its PIN instead. -EINVAL when
+ * the key does not match the certificate, -EPERM when the certificate may
+ * not sign code (see above), -ENOKEY no certificate in cert or no key at the
+ * URI, -EPROTONOSUPPORT no OpenSSL loader for the URI scheme, -ENOENT. */
 int verity_signer_load(const char *key, const char *cert, struct verity_signer **ret);
 void verity_signer_free(struct verity_signer *s);
 
@@ -133,18 +146,26 @@ void verity_signer_free(struct verity_signer *s);
 int verity_cms_sign(const struct verity_signer *s, const void *data, size_t len,
                     uint8_t **ret_der, size_t *ret_der_len);
 /* Verifies a detached CMS/PKCS#7 signature over data with a full chain
- * check. Only SHA-256/384/512 digests are accepted. ret_signer (may be
- * NULL) gets a malloc'ed one-line subject of the signing certificate. */
+ * check. Only SHA-256/384/512 digests are accepted. Signer certificates
+ * missing from the signature are taken from the keyring (by issuer and
+ * serial). The signature must be detached, over id-data, and der exactly
+ * one DER object. ret_signer (may be NULL) gets a malloc'ed one-line
+ * subject of the signing certificate ("O=..., CN=..."). */
 int verity_cms_verify(const struct verity_keyring *kr, const void *data, size_t len,
                       const uint8_t *der, size_t der_len, char **ret_signer);
 
 /* Kernel root-hash signature (.roothash.p7s): PKCS#7 DER, no attributes,
  * binary, over the lowercase hex root hash without newline. embed_certs
- * false gives the kernel's -nocerts form. */
+ * false gives the kernel's -nocerts form. Written with the CMS API: the
+ * same bytes as `openssl smime -sign -noattr -binary` except that the SHA-2
+ * digest algorithm parameters are absent rather than NULL (both valid).
+ * -EINVAL unless roothash_hex is lowercase hex of at most 64 bytes. */
 int verity_roothash_sign(const struct verity_signer *s, const char *roothash_hex, bool embed_certs,
                          uint8_t **ret_der, size_t *ret_der_len);
 /* Verifies like verity_cms_verify over roothash_hex; a -nocerts signature
- * verifies when the keyring holds the signing certificate itself. */
+ * verifies when the keyring holds the signing certificate itself (the
+ * chain to a CA in the keyring is still checked). Same as verity_cms_verify
+ * over the roothash_hex bytes, after checking it is lowercase hex. */
 int verity_roothash_verify(const struct verity_keyring *kr, const char *roothash_hex,
                            const uint8_t *der, size_t der_len);
 

@@ -18,6 +18,8 @@ ossl_sign() {
 	openssl smime -sign -noattr -binary -in "$T/roothash.txt" -inkey "$TK/$1.key" \
 		-signer "$TK/$1.pem" -outform der -out "$2" "${@:3}"
 }
+# csig SIG [KEYRING [ARGS]]: check-sig of $RH, against dev-ca by default
+csig() { rootfs-verity check-sig "$RH" "$1" --keyring "${2:-$TK/dev-ca.pem}" "${@:3}"; }
 # Code-signing certificates are not S/MIME ones: openssl needs -purpose any.
 ossl_verify() {
 	openssl smime -verify -binary -inform der -in "$1" -content "$T/roothash.txt" \
@@ -59,21 +61,17 @@ check "file: URI key (OSSL_STORE)" rootfs-verity sign "$RH" --key "file:$TK/dev-
 check "file: URI signature verifies" ossl_verify "$T/rh-uri.p7s" -CAfile "$TK/dev-ca.pem"
 
 # --- openssl's, checked by us
-check "ours verify ours" rootfs-verity check-sig "$RH" "$T/rh.p7s" --keyring "$TK/dev-ca.pem"
-rootfs-verity check-sig "$RH" "$T/rh.p7s" --keyring "$TK/dev-ca.pem" >"$T/ok.out" 2>&1
+check "ours verify ours" csig "$T/rh.p7s"
+csig "$T/rh.p7s" >"$T/ok.out" 2>&1
 check_eq "check-sig names the signer" "$(cat "$T/ok.out")" \
 	"signature OK: O=rootfs-update, CN=rootfs-update development signing"
 check "openssl smime -sign" ossl_sign dev-signing "$T/o.p7s"
 check "openssl smime -sign -nocerts" ossl_sign dev-signing "$T/o-nocerts.p7s" -nocerts
-check "check-sig accepts openssl's" rootfs-verity check-sig "$RH" "$T/o.p7s" --keyring "$TK/dev-ca.pem"
-check "check-sig accepts openssl's -nocerts (signer in keyring)" \
-	rootfs-verity check-sig "$RH" "$T/o-nocerts.p7s" --keyring "$T/ca-and-leaf.pem"
-check "check-sig accepts our -nocerts (signer in keyring)" \
-	rootfs-verity check-sig "$RH" "$T/rh-nocerts.p7s" --keyring "$T/ca-and-leaf.pem"
-check_fails "-nocerts without the signer in the keyring" "no signer certificate" \
-	rootfs-verity check-sig "$RH" "$T/o-nocerts.p7s" --keyring "$TK/dev-ca.pem"
-check_fails "-nocerts with only the signer (no CA)" "trusted CA" \
-	rootfs-verity check-sig "$RH" "$T/o-nocerts.p7s" --keyring "$TK/dev-signing.pem"
+check "check-sig accepts openssl's" csig "$T/o.p7s"
+check "check-sig accepts openssl's -nocerts (signer in keyring)" csig "$T/o-nocerts.p7s" "$T/ca-and-leaf.pem"
+check "check-sig accepts our -nocerts (signer in keyring)" csig "$T/rh-nocerts.p7s" "$T/ca-and-leaf.pem"
+check_fails "-nocerts without the signer in the keyring" "no signer certificate" csig "$T/o-nocerts.p7s"
+check_fails "-nocerts with only the signer (no CA)" "trusted CA" csig "$T/o-nocerts.p7s" "$TK/dev-signing.pem"
 check "openssl cms -sign" openssl cms -sign -binary -in "$T/manifest" -inkey "$TK/rsa-signing.key" \
 	-signer "$TK/rsa-signing.pem" -outform der -out "$T/o.cms"
 check "check-file accepts openssl's CMS" \
@@ -85,69 +83,53 @@ check_fails "CMS over another file" "does not sign" \
 	rootfs-verity check-file "$T/manifest2" "$T/manifest.cms" --keyring "$TK/dev-ca.pem"
 
 # --- key rotation, chains
-check "keyring directory: development key" \
-	rootfs-verity check-sig "$RH" "$T/rh.p7s" --keyring "$TK/keyring"
+check "keyring directory: development key" csig "$T/rh.p7s" "$TK/keyring"
 check "release sign" sign release-signing "$T/rel.p7s"
-check "keyring directory: release key" rootfs-verity check-sig "$RH" "$T/rel.p7s" --keyring "$TK/keyring"
-check_fails "release key, development CA only" "trusted CA" \
-	rootfs-verity check-sig "$RH" "$T/rel.p7s" --keyring "$TK/dev-ca.pem"
+check "keyring directory: release key" csig "$T/rel.p7s" "$TK/keyring"
+check_fails "release key, development CA only" "trusted CA" csig "$T/rel.p7s"
 check "intermediate CA chain" rootfs-verity sign "$RH" --key "$TK/int-signing.key" \
 	--cert "$TK/int-signing-chain.pem" -o "$T/int.p7s"
-check "intermediate chain verifies (ours)" rootfs-verity check-sig "$RH" "$T/int.p7s" --keyring "$TK/roots.pem"
+check "intermediate chain verifies (ours)" csig "$T/int.p7s" "$TK/roots.pem"
 check "intermediate chain verifies (openssl)" ossl_verify "$T/int.p7s" -CAfile "$TK/root-ca.pem"
 
 # --- refusals, one line each naming the reason
 check "sign with the untrusted CA's key" sign other-signing "$T/untrusted.p7s"
-check_fails "untrusted CA" "not trusted.*trusted CA" \
-	rootfs-verity check-sig "$RH" "$T/untrusted.p7s" --keyring "$TK/keyring"
+check_fails "untrusted CA" "not trusted.*trusted CA" csig "$T/untrusted.p7s" "$TK/keyring"
 check "sign with an expired cert" sign expired "$T/expired.p7s"
-check_fails "expired certificate" "expired or not yet valid" \
-	rootfs-verity check-sig "$RH" "$T/expired.p7s" --keyring "$TK/dev-ca.pem"
+check_fails "expired certificate" "expired or not yet valid" csig "$T/expired.p7s"
 check "sign with a not-yet-valid cert" sign future "$T/future.p7s"
-check_fails "not-yet-valid certificate" "expired or not yet valid" \
-	rootfs-verity check-sig "$RH" "$T/future.p7s" --keyring "$TK/dev-ca.pem"
-check "not-yet-valid certificate, --time in 2040" \
-	rootfs-verity check-sig "$RH" "$T/future.p7s" --keyring "$TK/dev-ca.pem" --time 2220000000
+check_fails "not-yet-valid certificate" "expired or not yet valid" csig "$T/future.p7s"
+check "not-yet-valid certificate, --time in 2040" csig "$T/future.p7s" "" --time 2220000000
 check "sign with a revoked cert" sign revoked "$T/revoked.p7s"
-check "revoked cert without the CRL" \
-	rootfs-verity check-sig "$RH" "$T/revoked.p7s" --keyring "$TK/dev-ca.pem"
-check_fails "revoked certificate (CRL file)" "revoked" \
-	rootfs-verity check-sig "$RH" "$T/revoked.p7s" --keyring "$TK/dev-ca.pem" --crl "$TK/dev-ca.crl"
+check "revoked cert without the CRL" csig "$T/revoked.p7s"
+check_fails "revoked certificate (CRL file)" "revoked" csig "$T/revoked.p7s" "" --crl "$TK/dev-ca.crl"
 check_fails "revoked certificate (CRL directory)" "revoked" \
-	rootfs-verity check-sig "$RH" "$T/revoked.p7s" --keyring "$TK/keyring" --crl "$TK/crls"
-check "good certificate with CRLs" \
-	rootfs-verity check-sig "$RH" "$T/rh.p7s" --keyring "$TK/keyring" --crl "$TK/crls"
+	csig "$T/revoked.p7s" "$TK/keyring" --crl "$TK/crls"
+check "good certificate with CRLs" csig "$T/rh.p7s" "$TK/keyring" --crl "$TK/crls"
 check_fails "signature over another hash" "does not sign root hash $OTHER" \
 	rootfs-verity check-sig "$OTHER" "$T/rh.p7s" --keyring "$TK/dev-ca.pem"
 printf '%s\n' "$RH" >"$T/roothash-nl.txt"
 openssl smime -sign -noattr -binary -in "$T/roothash-nl.txt" -inkey "$TK/dev-signing.key" \
 	-signer "$TK/dev-signing.pem" -outform der -out "$T/nl.p7s"
-check_fails "signature over the hash with a newline" "does not sign root hash" \
-	rootfs-verity check-sig "$RH" "$T/nl.p7s" --keyring "$TK/dev-ca.pem"
+check_fails "signature over the hash with a newline" "does not sign root hash" csig "$T/nl.p7s"
 size=$(stat -c %s "$T/rh.p7s")
 for n in 0 1 16 $((size / 2)) $((size - 1)); do
 	head -c "$n" "$T/rh.p7s" >"$T/trunc.p7s"
 	check_fails "truncated to $n bytes" "bad signature: .* is damaged" \
-		rootfs-verity check-sig "$RH" "$T/trunc.p7s" --keyring "$TK/dev-ca.pem"
+		csig "$T/trunc.p7s"
 done
 head -c 700 /dev/urandom >"$T/garbage.p7s"
-check_fails "garbage" "bad signature: .* is damaged" \
-	rootfs-verity check-sig "$RH" "$T/garbage.p7s" --keyring "$TK/dev-ca.pem"
+check_fails "garbage" "bad signature: .* is damaged" csig "$T/garbage.p7s"
 { printf '\x30\x82\x02\x00'; head -c 512 /dev/urandom; } >"$T/garbage-seq.p7s"
-check_fails "garbage in a DER SEQUENCE" "bad signature: .* is damaged" \
-	rootfs-verity check-sig "$RH" "$T/garbage-seq.p7s" --keyring "$TK/dev-ca.pem"
+check_fails "garbage in a DER SEQUENCE" "bad signature: .* is damaged" csig "$T/garbage-seq.p7s"
 check "openssl smime -sign with an email-only cert" ossl_sign email "$T/email.p7s"
-check_fails "no codeSigning usage" "not allowed for code signing" \
-	rootfs-verity check-sig "$RH" "$T/email.p7s" --keyring "$TK/dev-ca.pem"
+check_fails "no codeSigning usage" "not allowed for code signing" csig "$T/email.p7s"
 check "openssl smime -sign with a keyEncipherment cert" ossl_sign keyenc "$T/keyenc.p7s"
-check_fails "no digitalSignature usage" "not allowed for code signing" \
-	rootfs-verity check-sig "$RH" "$T/keyenc.p7s" --keyring "$TK/dev-ca.pem"
+check_fails "no digitalSignature usage" "not allowed for code signing" csig "$T/keyenc.p7s"
 check "openssl smime -sign -md sha1" ossl_sign rsa-signing "$T/sha1.p7s" -md sha1
-check_fails "SHA-1 digest" "weak digest" \
-	rootfs-verity check-sig "$RH" "$T/sha1.p7s" --keyring "$TK/dev-ca.pem"
+check_fails "SHA-1 digest" "weak digest" csig "$T/sha1.p7s"
 check "openssl smime -sign with RSA 1024" ossl_sign weak-rsa "$T/weak.p7s"
-check_fails "RSA 1024 signer" "key size" \
-	rootfs-verity check-sig "$RH" "$T/weak.p7s" --keyring "$TK/dev-ca.pem"
+check_fails "RSA 1024 signer" "key size" csig "$T/weak.p7s"
 
 # --- bad input to the tool itself
 check_fails "sign: key of another cert" "does not belong to the certificate" \
@@ -161,17 +143,12 @@ check_fails "sign: no -o" "usage: sign ROOTHASH" \
 check_fails "sign: bad root hash" "not 64 or 128 hex digits" \
 	rootfs-verity sign "abc" --key "$TK/dev-signing.key" --cert "$TK/dev-signing.pem" -o "$T/x.p7s"
 check_fails "check-sig: no keyring" "usage: check-sig" rootfs-verity check-sig "$RH" "$T/rh.p7s"
-check_fails "check-sig: keyring missing" "cannot load keyring .*No such file" \
-	rootfs-verity check-sig "$RH" "$T/rh.p7s" --keyring "$T/nope"
+check_fails "check-sig: keyring missing" "cannot load keyring .*No such file" csig "$T/rh.p7s" "$T/nope"
 check_fails "check-sig: keyring without certificates" "no certificate in it" \
-	rootfs-verity check-sig "$RH" "$T/rh.p7s" --keyring "$TK/dev-signing.key"
-check_fails "check-sig: --crl without CRLs" "no CRL" \
-	rootfs-verity check-sig "$RH" "$T/rh.p7s" --keyring "$TK/dev-ca.pem" --crl "$TK/dev-ca.pem"
-check_fails "check-sig: signature file missing" "cannot read" \
-	rootfs-verity check-sig "$RH" "$T/nope.p7s" --keyring "$TK/dev-ca.pem"
+	csig "$T/rh.p7s" "$TK/dev-signing.key"
+check_fails "check-sig: --crl without CRLs" "no CRL" csig "$T/rh.p7s" "" --crl "$TK/dev-ca.pem"
+check_fails "check-sig: signature file missing" "cannot read" csig "$T/nope.p7s"
 head -c 70000 /dev/zero >"$T/huge.p7s"
-check_fails "check-sig: huge signature file" "larger than" \
-	rootfs-verity check-sig "$RH" "$T/huge.p7s" --keyring "$TK/dev-ca.pem"
-check_fails "check-sig: unknown option" "unknown option '--frobnicate'" \
-	rootfs-verity check-sig "$RH" "$T/rh.p7s" --keyring "$TK/dev-ca.pem" --frobnicate
+check_fails "check-sig: huge signature file" "larger than" csig "$T/huge.p7s"
+check_fails "check-sig: unknown option" "unknown option '--frobnicate'" csig "$T/rh.p7s" "" --frobnicate
 finish
