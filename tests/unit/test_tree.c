@@ -93,12 +93,10 @@ static void ref_tree(const struct verity_params *p, const uint8_t *data, size_t 
 			memcpy(block, data + i * dbs, data_len - i * dbs < dbs ? data_len - i * dbs : dbs);
 		ref_digest(p, block, dbs, cur + i * ds);
 	}
-	while (count > 1 || tree_len == 0) {
+	while (count > 1) { /* a single data block has no tree */
 		size_t n = (count + per - 1) / per;
 		uint8_t *level = calloc(n, hbs), *next = calloc(n, ds), *t;
 
-		if (count == 1 && tree_len == 0)
-			break; /* a single data block has no tree */
 		for (size_t i = 0; i < count; i++)
 			memcpy(level + (i / per) * hbs + (i % per) * ds, cur + i * ds, ds);
 		for (size_t i = 0; i < n; i++)
