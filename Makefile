@@ -108,7 +108,8 @@ DEBS := build-essential pkg-config libcryptsetup-dev cryptsetup-bin libblkid-dev
         libubootenv-dev libubootenv-tool u-boot-tools grub-common \
         e2fsprogs squashfs-tools erofs-utils dosfstools mtools gdisk fdisk \
         busybox-static cpio kmod xz-utils qemu-system-x86 linux-image-amd64 \
-        ovmf grub-efi-amd64-bin nginx curl python3 uuid-dev time
+        ovmf grub-efi-amd64-bin nginx curl python3 uuid-dev time \
+        softhsm2 libengine-pkcs11-openssl
 
 deps:
 	@missing=$$(for p in $(DEBS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \

@@ -457,15 +457,23 @@ static int parse_sig_opts(int argc, char **argv, struct sig_cmd *o, bool sign)
 	return 0;
 }
 
-static const char *signer_load_error(int r)
+static const char *signer_load_error(int r, bool uri)
 {
 	switch (r) {
 	case -EINVAL: return "the key does not belong to the certificate";
 	case -EBADMSG: return "not a PEM key and certificate (an encrypted key needs a URI)";
-	case -ENOKEY: return "no certificate in the certificate file, or no key at the URI";
+	case -ENOKEY: return uri ? "no such key at the URI (token, object or PIN wrong?)"
+	                         : "no certificate in the certificate file";
 	case -EPROTONOSUPPORT: return "OpenSSL has no loader for this URI scheme";
+	case -ENODEV: return "the pkcs11 engine cannot load its PKCS#11 module";
 	default: return verity_strerror(r);
 	}
+}
+
+/* A key URI may carry the PIN (pin-value=): never print it. */
+static const char *key_name(const char *key)
+{
+	return strstr(key, "pin-value=") ? "(URI with PIN)" : key;
 }
 
 static int run_sign(int argc, char **argv, bool file)
@@ -481,8 +489,12 @@ static int run_sign(int argc, char **argv, bool file)
 	if (r)
 		return 1;
 	r = verity_signer_load(o.key, o.cert, &s);
-	if (r < 0)
-		return fail("cannot use key %s with certificate %s: %s", o.key, o.cert, signer_load_error(r));
+	if (r < 0) {
+		const char *colon = strchr(o.key, ':'), *slash = strchr(o.key, '/');
+
+		return fail("cannot use key %s with certificate %s: %s", key_name(o.key), o.cert,
+		            signer_load_error(r, colon && (!slash || colon < slash)));
+	}
 	r = file ? verity_cms_sign(s, o.data, o.len, &der, &n)
 	         : verity_roothash_sign(s, o.hex, !o.nocerts, &der, &n);
 	verity_signer_free(s);

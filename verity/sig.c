@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include <openssl/cms.h>
+#include <openssl/engine.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -29,6 +30,7 @@ struct verity_keyring {
 };
 
 struct verity_signer {
+	ENGINE *engine; /* the pkcs11 engine behind key, if any */
 	EVP_PKEY *key;
 	X509 *cert;
 	STACK_OF(X509) *chain; /* intermediates, carried in signatures */
@@ -331,6 +333,47 @@ static int load_key_uri(const char *uri, EVP_PKEY **ret)
 	return -ENOKEY;
 }
 
+/* OpenSSL 3.0 on Debian 12 has no pkcs11 provider, only libp11's pkcs11
+ * engine (libengine-pkcs11-openssl, through p11-kit): a pkcs11: URI that no
+ * OSSL_STORE loader takes goes there. The engine API is deprecated but is
+ * the only way; the functional reference stays with the signer because the
+ * key's operations run in the engine. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+static int load_key_engine(const char *uri, ENGINE **ret_engine, EVP_PKEY **ret)
+{
+	ENGINE *e = ENGINE_by_id("pkcs11");
+	EVP_PKEY *k;
+
+	if (!e)
+		return -EPROTONOSUPPORT;
+	/* libp11 prints its diagnostics on stderr; a library must not. */
+	(void)ENGINE_ctrl_cmd_string(e, "QUIET", NULL, 1);
+	if (!ENGINE_init(e)) {
+		ENGINE_free(e);
+		return -ENODEV;
+	}
+	/* The PIN comes in the URI (pin-value=) or not at all: no prompts. */
+	k = ENGINE_load_private_key(e, uri, (UI_METHOD *)UI_null(), NULL);
+	if (!k) {
+		ENGINE_finish(e);
+		ENGINE_free(e);
+		return -ENOKEY;
+	}
+	*ret_engine = e;
+	*ret = k;
+	return 0;
+}
+
+static void engine_release(ENGINE *e)
+{
+	if (!e)
+		return;
+	ENGINE_finish(e);
+	ENGINE_free(e);
+}
+#pragma GCC diagnostic pop
+
 static int load_key_file(const char *path, EVP_PKEY **ret)
 {
 	_cleanup_free_ uint8_t *data = NULL;
@@ -357,6 +400,7 @@ static int signer_load(const char *key, const char *cert, struct verity_signer *
 
 	if (!key || !cert || !ret)
 		return -EINVAL;
+	ERR_clear_error(); /* load_key_uri() reads the queue */
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
@@ -364,6 +408,8 @@ static int signer_load(const char *key, const char *cert, struct verity_signer *
 	if (!s->chain)
 		return -ENOMEM;
 	r = is_uri(key) ? load_key_uri(key, &s->key) : load_key_file(key, &s->key);
+	if (r == -EPROTONOSUPPORT && strncmp(key, "pkcs11:", 7) == 0)
+		r = load_key_engine(key, &s->engine, &s->key);
 	if (r < 0)
 		return r;
 
@@ -407,6 +453,7 @@ void verity_signer_free(struct verity_signer *s)
 	if (!s)
 		return;
 	EVP_PKEY_free(s->key);
+	engine_release(s->engine);
 	X509_free(s->cert);
 	sk_X509_pop_free(s->chain, X509_free);
 	free(s);

@@ -137,7 +137,9 @@ struct verity_signer; /* a private key and its certificate (+ chain) */
  * PEM keys fail (-EBADMSG), give a URI with its PIN instead. -EINVAL when
  * the key does not match the certificate, -EPERM when the certificate may
  * not sign code (see above), -ENOKEY no certificate in cert or no key at the
- * URI, -EPROTONOSUPPORT no OpenSSL loader for the URI scheme, -ENOENT. */
+ * URI, -EPROTONOSUPPORT no OpenSSL loader for the URI scheme, -ENOENT.
+ * pkcs11: URIs no OSSL_STORE loader takes (Debian 12 has no pkcs11
+ * provider) go to libp11's pkcs11 engine; -ENODEV when it cannot start. */
 int verity_signer_load(const char *key, const char *cert, struct verity_signer **ret);
 void verity_signer_free(struct verity_signer *s);
 
