@@ -39,9 +39,19 @@ static int die(const char *fmt, ...)
 	return 1;
 }
 
+/* The library's reason, with strerror for system errors (EBADMSG and
+ * friends already say all in the reason). */
 static const char *why_or(const struct bootctl *b, int r)
 {
-	return b && bootctl_why(b) ? bootctl_why(b) : strerror(-r);
+	static char buf[512];
+	const char *why = b ? bootctl_why(b) : NULL;
+
+	if (!why)
+		return strerror(-r);
+	if (r == -EBADMSG || r == -EBUSY || r == -ENOSPC || r == -E2BIG)
+		return why;
+	snprintf(buf, sizeof buf, "%s: %s", why, strerror(-r));
+	return buf;
 }
 
 /* Opens the environment the options or the configuration name. */
