@@ -235,7 +235,7 @@ static int cmd_format(int argc, char **argv)
 	struct tree_opts o = {};
 	_cleanup_close_ int data_fd = -1, hash_fd = -1;
 	struct stat dst, hst;
-	uint64_t data_size, area, end;
+	uint64_t data_size, area, end, tree_start;
 	uint8_t root[VERITY_MAX_DIGEST];
 	char hex[2 * VERITY_MAX_DIGEST + 1];
 	size_t root_len;
@@ -294,7 +294,11 @@ static int cmd_format(int argc, char **argv)
 		return fail("cannot sync %s: %m", o.pos[1]);
 
 	hex_encode(root, root_len, hex);
-	print_params(&o.p, (end - o.p.hash_offset) / o.p.hash_block_size - (o.p.superblock ? 1 : 0));
+	/* The tree starts after the superblock's hash block (as in the layout). */
+	tree_start = o.p.hash_offset;
+	if (o.p.superblock)
+		(void)u64_align(o.p.hash_offset + VERITY_SUPERBLOCK_SIZE, o.p.hash_block_size, &tree_start);
+	print_params(&o.p, (end - tree_start) / o.p.hash_block_size);
 	printf("Root hash:       \t%s\n%s\n", hex, hex);
 	return 0;
 }

@@ -10,6 +10,7 @@ V=rootfs-verity
 
 fails() { ! "$@"; }
 vs_root() { awk '/^Root hash:/ { print $3 }' "$1"; }
+vs_field() { awk -F'\t' -v k="$1" 'index($0, k ":") == 1 { print $2 }' "$2"; }
 
 # Random data for the block counts under test, as prefixes of one file.
 head -c $((16385 * 4096)) /dev/urandom >"$T/rand"
@@ -26,6 +27,8 @@ compare() {
 	$V format "$d" "$T/ours.h" --salt "$SALT" "$@" >"$T/ours.out" 2>"$T/ours.err"
 	check "$name: tree identical to veritysetup's" cmp "$T/vs.h" "$T/ours.h"
 	check_eq "$name: root hash" "$(tail -n1 "$T/ours.out")" "$(vs_root "$T/vs.out")"
+	check_eq "$name: hash block count" "$(vs_field 'Hash blocks' "$T/ours.out")" \
+		"$(vs_field 'Hash blocks' "$T/vs.out")"
 }
 
 for n in 1 127 128 129 16383 16384 16385; do
