@@ -22,11 +22,13 @@ check() {
 }
 
 # check_fails NAME REGEX CMD...: CMD must exit non-zero (not by a signal or
-# a sanitizer), print exactly one line on stderr matching REGEX.
+# a sanitizer), print exactly one line on stderr matching REGEX. The exit
+# code is left in CHECK_RC.
 check_fails() {
 	local name=$1 re=$2; shift 2
 	"$@" >"$T/.out" 2>"$T/.err"
 	local rc=$?
+	CHECK_RC=$rc
 	if [ $rc = 0 ]; then not_ok "$name (exit 0)"; sed 's/^/#   /' "$T/.err" | tail -5; return; fi
 	if [ $rc -ge 126 ]; then not_ok "$name (exit $rc: crash?)"; sed 's/^/#   /' "$T/.err" | tail -20; return; fi
 	if grep -q -E 'Sanitizer|runtime error' "$T/.err"; then not_ok "$name (sanitizer)"; sed 's/^/#   /' "$T/.err" | tail -20; return; fi
