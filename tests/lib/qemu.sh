@@ -33,6 +33,7 @@ qemu_boot() {
 	start=$(date +%s%N)
 	timeout --kill-after=5 "$QEMU_TIMEOUT" qemu-system-x86_64 "${args[@]}" "$@" </dev/null >"$log.qemu" 2>&1
 	rc=$?
+	sed -i 's/\r$//' "$log" # the serial console ends lines with CR LF
 	[ $rc = 124 ] && echo "QEMU-TIMEOUT after ${QEMU_TIMEOUT} s" >>"$log"
 	echo "# boot: $(( ($(date +%s%N) - start) / 1000000 )) ms, qemu rc=$rc ($(qemu_outcome "$log"))" >&2
 	return $rc
@@ -47,4 +48,18 @@ qemu_outcome() {
 	elif grep -q 'reboot: Restarting system' "$log"; then echo reboot
 	else echo unknown
 	fi
+}
+
+# part_extent DISK LABEL: "OFFSET SIZE" in bytes of the GPT partition named LABEL.
+part_extent() {
+	sgdisk -p "$1" 2>/dev/null | awk -v l="$2" '$1 ~ /^[0-9]+$/ && $NF == l { n = $1 } END { if (!n) exit 1; print n }' |
+		{ read -r n || return 1; sgdisk -i "$n" "$1" | awk '
+			/^First sector:/ { f = $3 } /^Last sector:/ { l = $3 }
+			END { printf "%d %d\n", f * 512, (l - f + 1) * 512 }'; }
+}
+
+# flip_byte FILE OFFSET: inverts one byte in place.
+flip_byte() {
+	python3 -c 'import sys
+f = open(sys.argv[1], "r+b"); o = int(sys.argv[2]); f.seek(o); b = f.read(1); f.seek(o); f.write(bytes([b[0] ^ 0xff]))' "$1" "$2"
 }
