@@ -274,8 +274,11 @@ void verity_keyring_free(struct verity_keyring *kr)
 
 void verity_keyring_set_time(struct verity_keyring *kr, time_t t)
 {
-	X509_VERIFY_PARAM *p = X509_STORE_get0_param(kr->store);
+	X509_VERIFY_PARAM *p;
 
+	if (!kr)
+		return;
+	p = X509_STORE_get0_param(kr->store);
 	if (t)
 		X509_VERIFY_PARAM_set_time(p, t);
 	else

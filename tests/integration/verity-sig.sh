@@ -158,6 +158,20 @@ check_fails "SHA-1 digest" "weak digest" csig "$T/sha1.p7s"
 check "openssl smime -sign with RSA 1024" ossl_sign weak-rsa "$T/weak.p7s"
 check_fails "RSA 1024 signer" "key size" csig "$T/weak.p7s"
 
+# --- images/mkkeys.sh: two separate hierarchies
+check "mkkeys.sh" "$TOP/images/mkkeys.sh" "$T/keys"
+check "mkkeys: development signing cert is for code signing" \
+	bash -c "openssl x509 -in '$T/keys/dev-signing.pem' -noout -ext keyUsage,extendedKeyUsage |
+		grep -q 'Digital Signature' && openssl x509 -in '$T/keys/dev-signing.pem' -noout -ext extendedKeyUsage |
+		grep -q 'Code Signing'"
+check "mkkeys: keys are private" bash -c "[ \"\$(stat -c %a '$T/keys/release-signing.key')\" = 600 ]"
+rootfs-verity sign "$RH" --key "$T/keys/release-signing.key" --cert "$T/keys/release-signing.pem" \
+	-o "$T/mk-rel.p7s" >/dev/null
+check "mkkeys: release signature verifies with the release CA" csig "$T/mk-rel.p7s" "$T/keys/release-ca.pem"
+check_fails "mkkeys: release signature is not trusted by the development CA" "trusted CA" \
+	csig "$T/mk-rel.p7s" "$T/keys/dev-ca.pem"
+check_fails "mkkeys: never overwrites keys" "exists, not overwriting" "$TOP/images/mkkeys.sh" "$T/keys"
+
 # --- bad input to the tool itself
 check_fails "sign: key of another cert" "does not belong to the certificate" \
 	rootfs-verity sign "$RH" --key "$TK/dev-signing.key" --cert "$TK/release-signing.pem" -o "$T/x.p7s"

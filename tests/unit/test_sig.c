@@ -67,8 +67,10 @@ static struct verity_signer *signer(const char *name, const char *cert)
 }
 
 /* CMS-signs manifest (or the root hash, roothash=true) with name.key and
- * name.pem through OpenSSL directly, with any digest. */
-static void raw_sign(const char *name, const EVP_MD *md, bool roothash, uint8_t **ret, size_t *ret_len)
+ * name.pem through OpenSSL directly, with any digest; attached=true keeps
+ * the content inside. */
+static void raw_sign_flags(const char *name, const EVP_MD *md, bool roothash, bool attached,
+                           uint8_t **ret, size_t *ret_len)
 {
 	char path[PATH_MAX];
 	FILE *f;
@@ -76,7 +78,7 @@ static void raw_sign(const char *name, const EVP_MD *md, bool roothash, uint8_t 
 	X509 *cert;
 	BIO *in;
 	CMS_ContentInfo *cms;
-	unsigned flags = CMS_DETACHED | CMS_BINARY | CMS_PARTIAL | (roothash ? CMS_NOATTR : 0);
+	unsigned flags = (attached ? 0 : CMS_DETACHED) | CMS_BINARY | CMS_PARTIAL | (roothash ? CMS_NOATTR : 0);
 	const char *data = roothash ? hash_a : manifest;
 	unsigned char *p;
 	int n;
@@ -103,6 +105,11 @@ static void raw_sign(const char *name, const EVP_MD *md, bool roothash, uint8_t 
 	BIO_free(in);
 	X509_free(cert);
 	EVP_PKEY_free(key);
+}
+
+static void raw_sign(const char *name, const EVP_MD *md, bool roothash, uint8_t **ret, size_t *ret_len)
+{
+	raw_sign_flags(name, md, roothash, false, ret, ret_len);
 }
 
 static int cms_check(struct verity_keyring *kr, const char *name, const char *cert)
@@ -303,6 +310,12 @@ static void test_malformed(void **state)
 		                                   sizeof garbage / (size_t)(round % 7 + 1), NULL), -EBADMSG);
 	}
 	assert_int_equal(verity_cms_verify(kr, manifest, strlen(manifest), NULL, 0, NULL), -EBADMSG);
+	/* Content inside the signature is not the detached form: refused even
+	 * though it is validly signed. */
+	free(big);
+	big = NULL;
+	raw_sign_flags("dev-signing", EVP_sha256(), false, true, &big, &n);
+	assert_int_equal(verity_cms_verify(kr, manifest, strlen(manifest), big, n, NULL), -EBADMSG);
 	verity_signer_free(s);
 	verity_keyring_free(kr);
 }
