@@ -3,6 +3,7 @@
 #include "verity/verity.h"
 #include "common/macro.h"
 #include "common/util.h"
+#include "verity/kv-internal.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -16,49 +17,21 @@ enum key_id {
 	K_TREE_SIZE, K_MAX
 };
 
-/* Messages are static strings (ret_err), so each key carries its own. */
-struct key_def {
-	const char *name, *dup, *missing, *bad;
+static const struct kv_key keys[K_MAX] = {
+	KV_KEY("format"), KV_KEY("compatible"), KV_KEY("version"), KV_KEY("version_string"),
+	KV_KEY("build_time"), KV_KEY("fstype"), KV_KEY("payload_size"), KV_KEY("payload_sha256"),
+	KV_KEY("compression"), KV_KEY("stored_size"), KV_KEY("verity_hash"),
+	KV_KEY("verity_data_block_size"), KV_KEY("verity_hash_block_size"),
+	KV_KEY("verity_data_blocks"), KV_KEY("verity_salt"), KV_KEY("verity_root_hash"),
+	KV_KEY("verity_tree_size"),
 };
-#define KEY(n) { n, "duplicate key '" n "'", "missing key '" n "'", "bad value for '" n "'" }
-static const struct key_def keys[K_MAX] = {
-	KEY("format"), KEY("compatible"), KEY("version"), KEY("version_string"),
-	KEY("build_time"), KEY("fstype"), KEY("payload_size"), KEY("payload_sha256"),
-	KEY("compression"), KEY("stored_size"), KEY("verity_hash"),
-	KEY("verity_data_block_size"), KEY("verity_hash_block_size"),
-	KEY("verity_data_blocks"), KEY("verity_salt"), KEY("verity_root_hash"),
-	KEY("verity_tree_size"),
+static const struct kv_format manifest_kv = {
+	.max_size = MANIFEST_MAX_SIZE, .max_line = MANIFEST_MAX_LINE, .keys = keys, .nkeys = K_MAX,
+	KV_MESSAGES("manifest", "16 KiB", "1024 bytes"),
 };
 
 static const char *const fstypes[] = { "ext4", "squashfs", "erofs" };
 static const char *const compressions[] = { [MANIFEST_COMP_NONE] = "none", [MANIFEST_COMP_ZSTD] = "zstd" };
-
-static bool key_char_ok(char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
-}
-
-/* Free text: printable, no control characters, bounded. */
-static bool text_ok(const char *v, size_t max, bool allow_empty)
-{
-	size_t n = strlen(v);
-
-	if (n >= max || (!allow_empty && n == 0))
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)v[i] < 0x20 || v[i] == 0x7f)
-			return false;
-	return true;
-}
-
-/* Lowercase hex only, so that every value has exactly one spelling. */
-static int hex_value(const char *v, uint8_t *out, size_t max, size_t *ret_len)
-{
-	for (const char *p = v; *p; p++)
-		if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
-			return -EINVAL;
-	return hex_decode(v, out, max, ret_len);
-}
 
 static int u32_value(const char *v, uint32_t *ret)
 {
@@ -92,7 +65,7 @@ static int parse_value(enum key_id k, const char *v, struct manifest *m, const c
 		}
 		break;
 	case K_COMPATIBLE:
-		r = text_ok(v, sizeof m->compatible, false) ? 0 : -EINVAL;
+		r = kv_text_ok(v, sizeof m->compatible, false) ? 0 : -EINVAL;
 		if (r == 0)
 			strcpy(m->compatible, v);
 		break;
@@ -100,7 +73,7 @@ static int parse_value(enum key_id k, const char *v, struct manifest *m, const c
 		r = parse_u64(v, &m->version);
 		break;
 	case K_VERSION_STRING:
-		r = text_ok(v, sizeof m->version_string, true) ? 0 : -EINVAL;
+		r = kv_text_ok(v, sizeof m->version_string, true) ? 0 : -EINVAL;
 		if (r == 0)
 			strcpy(m->version_string, v);
 		break;
@@ -118,7 +91,7 @@ static int parse_value(enum key_id k, const char *v, struct manifest *m, const c
 			r = -EINVAL;
 		break;
 	case K_PAYLOAD_SHA256:
-		r = hex_value(v, m->payload_sha256, sizeof m->payload_sha256, &n);
+		r = kv_hex_value(v, m->payload_sha256, sizeof m->payload_sha256, &n);
 		if (r == 0 && n != sizeof m->payload_sha256)
 			r = -EINVAL;
 		break;
@@ -148,7 +121,7 @@ static int parse_value(enum key_id k, const char *v, struct manifest *m, const c
 		r = parse_u64(v, &m->verity.data_blocks);
 		break;
 	case K_SALT:
-		r = hex_value(v, m->verity.salt, sizeof m->verity.salt, &n);
+		r = kv_hex_value(v, m->verity.salt, sizeof m->verity.salt, &n);
 		if (r == -ENOBUFS) {
 			*ret_err = "verity_salt longer than 256 bytes";
 			return -EBADMSG;
@@ -157,7 +130,7 @@ static int parse_value(enum key_id k, const char *v, struct manifest *m, const c
 			m->verity.salt_size = (uint16_t)n;
 		break;
 	case K_ROOT_HASH:
-		r = hex_value(v, m->root_hash, sizeof m->root_hash, &n);
+		r = kv_hex_value(v, m->root_hash, sizeof m->root_hash, &n);
 		if (r == 0 && n == 0)
 			r = -EINVAL;
 		if (r == 0)
@@ -217,93 +190,22 @@ static int check_consistency(struct manifest *m, const char **ret_err)
 	return 0;
 }
 
+static int manifest_value(void *userdata, size_t key, const char *value, const char **ret_err)
+{
+	return parse_value((enum key_id)key, value, userdata, ret_err);
+}
+
 int manifest_parse(const char *text, size_t len, struct manifest *ret, const char **ret_err)
 {
-	const char *err = NULL, *p = text, *end = text + len;
-	bool seen[K_MAX] = { false };
+	const char *err = NULL;
 	struct manifest m = { 0 };
-	char value[MANIFEST_MAX_LINE];
 	int r;
 
 	if (!ret_err)
 		ret_err = &err;
-	if (len == 0) {
-		*ret_err = "empty manifest";
-		return -EBADMSG;
-	}
-	if (len > MANIFEST_MAX_SIZE) {
-		*ret_err = "manifest larger than 16 KiB";
-		return -EBADMSG;
-	}
-	if (memchr(text, '\0', len)) {
-		*ret_err = "NUL byte in manifest";
-		return -EBADMSG;
-	}
-	if (memchr(text, '\r', len)) {
-		*ret_err = "CR in manifest (lines end with LF only)";
-		return -EBADMSG;
-	}
-	if (!utf8_valid(text, len)) {
-		*ret_err = "manifest is not valid UTF-8";
-		return -EBADMSG;
-	}
-	if (text[len - 1] != '\n') {
-		*ret_err = "manifest does not end with a newline";
-		return -EBADMSG;
-	}
-
-	while (p < end) {
-		const char *nl = memchr(p, '\n', (size_t)(end - p)), *eq;
-		size_t klen, vlen;
-		int k = -1;
-
-		if ((size_t)(nl - p) + 1 > MANIFEST_MAX_LINE) {
-			*ret_err = "manifest line longer than 1024 bytes";
-			return -EBADMSG;
-		}
-		eq = memchr(p, '=', (size_t)(nl - p));
-		if (!eq) {
-			*ret_err = nl == p ? "empty line in manifest" : "manifest line without '='";
-			return -EBADMSG;
-		}
-		klen = (size_t)(eq - p);
-		for (size_t i = 0; i < klen; i++)
-			if (!key_char_ok(p[i]))
-				klen = 0;
-		if (klen == 0) {
-			*ret_err = "bad key in manifest";
-			return -EBADMSG;
-		}
-		vlen = (size_t)(nl - eq - 1);
-		/* x-*: extensions that readers of this format version ignore */
-		if (klen > 2 && p[0] == 'x' && p[1] == '-') {
-			p = nl + 1;
-			continue;
-		}
-		for (int i = 0; i < K_MAX; i++)
-			if (strlen(keys[i].name) == klen && memcmp(keys[i].name, p, klen) == 0)
-				k = i;
-		if (k < 0) {
-			*ret_err = "unknown key in manifest";
-			return -EBADMSG;
-		}
-		if (seen[k]) {
-			*ret_err = keys[k].dup;
-			return -EBADMSG;
-		}
-		seen[k] = true;
-		memcpy(value, eq + 1, vlen);
-		value[vlen] = 0;
-		r = parse_value((enum key_id)k, value, &m, ret_err);
-		if (r < 0)
-			return r;
-		p = nl + 1;
-	}
-	for (int i = 0; i < K_MAX; i++)
-		if (!seen[i]) {
-			*ret_err = keys[i].missing;
-			return -EBADMSG;
-		}
+	r = kv_parse(&manifest_kv, text, len, manifest_value, &m, ret_err);
+	if (r < 0)
+		return r;
 	r = check_consistency(&m, ret_err);
 	if (r < 0)
 		return r;
