@@ -158,8 +158,9 @@ int verity_cms_verify(const struct verity_keyring *kr, const void *data, size_t 
 
 /* Kernel root-hash signature (.roothash.p7s): PKCS#7 DER, no attributes,
  * binary, over the lowercase hex root hash without newline. embed_certs
- * false gives the kernel's -nocerts form. Written with the CMS API: the
- * same bytes as `openssl smime -sign -noattr -binary` except that the SHA-2
+ * false gives the kernel's -nocerts form. Written with the CMS API, like
+ * the kernel's scripts/sign-file: the structure of `openssl smime -sign
+ * -noattr -binary` (for RSA the same signature value) except that the SHA-2
  * digest algorithm parameters are absent rather than NULL (both valid).
  * -EINVAL unless roothash_hex is lowercase hex of at most 64 bytes. */
 int verity_roothash_sign(const struct verity_signer *s, const char *roothash_hex, bool embed_certs,
@@ -323,3 +324,55 @@ struct slot_target {
  * -EINVAL bad target; read_fn's errors; I/O errnos. */
 int slot_write(const struct signed_manifest *sm, slot_read_fn read_fn, void *read_userdata,
                const struct slot_target *t, slot_progress_fn progress, void *progress_userdata);
+
+/* ------------------------------------------------------------------ */
+/* Channel metadata (channel.c, docs/FORMAT.md "Channel metadata"): the  */
+/* signed, expiring pointer to a channel's newest update image          */
+
+#define CHANNEL_MAX_TEXT 4096
+#define CHANNEL_MAX_LINE 1024
+#define CHANNEL_MAX_URL 1000
+/* text + PEM of a signature of at most UPDATE_MAX_SIG bytes */
+#define CHANNEL_MAX_FILE (CHANNEL_MAX_TEXT + UPDATE_MAX_SIG * 4 / 3 + UPDATE_MAX_SIG / 32 + 128)
+
+struct channel {
+	uint32_t format;                         /* 1 */
+	char name[MANIFEST_MAX_STR];             /* "stable" */
+	char compatible[MANIFEST_MAX_STR];
+	uint64_t serial;                         /* grows with every new file of this channel */
+	uint64_t expires;                        /* seconds since the epoch, UTC */
+	uint64_t version;                        /* the newest release's manifest version */
+	char version_string[MANIFEST_MAX_STR];
+	char url[CHANNEL_MAX_URL];               /* update image, relative to the channel's URL or absolute */
+	uint64_t size;                           /* bytes of the whole update image */
+	uint8_t sha256[32];                      /* over the whole update image */
+};
+
+/* Strict parse of the text part, with the manifest's rules (unknown keys,
+ * duplicates, missing keys, bad values, overlong lines, more than 4 KiB,
+ * empty lines, non-UTF-8, CR, NUL, no final newline: -EBADMSG); expires
+ * is ISO 8601 UTC "YYYY-MM-DDTHH:MM:SSZ"; url is printable ASCII without
+ * spaces. ret_err (may be NULL) gets a static message naming the problem. */
+int channel_parse(const char *text, size_t len, struct channel *ret, const char **ret_err);
+/* Canonical text (keys in docs/FORMAT.md order); malloc'ed, NUL-terminated.
+ * -EINVAL when c would not parse back. */
+int channel_format(const struct channel *c, char **ret_text, size_t *ret_len);
+
+/* The channel file: the text, then the detached CMS signature over exactly
+ * those bytes as one PEM block ("-----BEGIN CMS-----"), nothing after it.
+ * channel_sign returns the malloc'ed file (signature errors as
+ * verity_cms_sign). */
+int channel_sign(const struct verity_signer *s, const struct channel *c, char **ret_file, size_t *ret_len);
+/* Splits the file, verifies the signature over the text (verity_cms_verify)
+ * before parsing anything, then parses it. Errors: -EBADMSG for a file
+ * that is not text + one PEM CMS block or a text that does not parse,
+ * signature errors as verity_cms_verify; ret_err (may be NULL) names the
+ * part and the problem. ret_signer (may be NULL) as verity_cms_verify. */
+int channel_verify(const struct verity_keyring *kr, const char *file, size_t len, struct channel *ret,
+                   char **ret_signer, const char **ret_err);
+
+/* ISO 8601 UTC with seconds and 'Z', the one spelling channel files use.
+ * channel_time_parse: -EINVAL for anything else (including out-of-range
+ * fields and years before 1970 or after 9999). */
+int channel_time_parse(const char *s, uint64_t *ret);
+int channel_time_format(uint64_t t, char ret[32]);
