@@ -3,6 +3,7 @@
  * Everything before the payload is read and checked first, so a bad image
  * is refused before a single payload byte is consumed. */
 #include "verity/verity.h"
+#include "verity/kv-internal.h"
 #include "common/macro.h"
 #include "common/util.h"
 
@@ -94,30 +95,8 @@ void signed_manifest_clear(struct signed_manifest *sm)
 	*sm = (struct signed_manifest) { 0 };
 }
 
-/* ret_err must stay a static string, so each part has its own messages. */
-#define SIG_MESSAGES(what) { \
-	"" what ": not signed by a trusted CA", \
-	"" what ": certificate expired or not yet valid", \
-	"" what ": certificate revoked", \
-	"" what ": no signer certificate", \
-	"" what ": does not match the signed data", \
-	"" what ": certificate not allowed for code signing, or weak digest", \
-	"" what ": cannot be verified", }
 static const char *const manifest_sig_msgs[] = SIG_MESSAGES("manifest signature");
 static const char *const roothash_sig_msgs[] = SIG_MESSAGES("root hash signature");
-
-static const char *sig_message(const char *const *msgs, int r)
-{
-	switch (r) {
-	case -EKEYREJECTED: return msgs[0];
-	case -EKEYEXPIRED: return msgs[1];
-	case -EKEYREVOKED: return msgs[2];
-	case -ENOKEY: return msgs[3];
-	case -EBADMSG: return msgs[4];
-	case -EPERM: return msgs[5];
-	default: return msgs[6];
-	}
-}
 
 int signed_manifest_verify_signer(const struct verity_keyring *kr, struct signed_manifest *sm,
                                   char **ret_signer, const char **ret_err)

@@ -3,6 +3,7 @@
  * (docs/FORMAT.md). Same return conventions as verity.h. */
 #pragma once
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -43,3 +44,27 @@ int kv_parse(const struct kv_format *f, const char *text, size_t len, kv_value_f
 bool kv_text_ok(const char *v, size_t max, bool allow_empty);
 /* Lowercase hex only, so that every value has exactly one spelling; as hex_decode. */
 int kv_hex_value(const char *v, uint8_t *out, size_t max, size_t *ret_len);
+
+/* Signature failures of the signed texts (image.c, channel.c): ret_err
+ * must stay a static string, so each part has its own messages. */
+#define SIG_MESSAGES(what) { \
+	"" what ": not signed by a trusted CA", \
+	"" what ": certificate expired or not yet valid", \
+	"" what ": certificate revoked", \
+	"" what ": no signer certificate", \
+	"" what ": does not match the signed data", \
+	"" what ": certificate not allowed for code signing, or weak digest", \
+	"" what ": cannot be verified", }
+
+static inline const char *sig_message(const char *const *msgs, int r)
+{
+	switch (r) {
+	case -EKEYREJECTED: return msgs[0];
+	case -EKEYEXPIRED: return msgs[1];
+	case -EKEYREVOKED: return msgs[2];
+	case -ENOKEY: return msgs[3];
+	case -EBADMSG: return msgs[4];
+	case -EPERM: return msgs[5];
+	default: return msgs[6];
+	}
+}
