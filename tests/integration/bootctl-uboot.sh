@@ -75,7 +75,7 @@ lo = diff[0] - diff[0] % 0x2000; size = 0x2000   # the copy that was written
 cuts = set(range(0, 16)) | set(range(size - 16, size + 1))
 for s in range(0, size + 1, 512):
     cuts |= {max(0, s - 1), s, min(size, s + 1)}
-cuts |= set(range(0, size, 97))
+cuts |= set(range(0, size, 211))
 cuts |= {c - lo for c in (diff[-1], diff[-1] + 1)}
 for c in sorted(cuts):
     open(os.path.join(d, '%05d' % c), 'wb').write(new[:lo + c] + old[lo + c:])
