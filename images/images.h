@@ -87,3 +87,27 @@ struct image_disk_layout {
 	uint64_t esp_offset, slot_a_offset, slot_b_offset, data_offset, disk_size;
 };
 int image_disk_layout(const struct image_disk_opts *o, struct image_disk_layout *ret);
+
+/* ------------------------------------------------------------------ */
+/* channel.c: signed channel metadata pointing at an update image       */
+
+struct image_channel_opts {
+	const char *update;          /* the update image the channel announces */
+	const char *url;             /* where devices fetch it (relative to the channel file, or absolute) */
+	const char *name;            /* channel name; NULL: the output's basename without ".channel" */
+	uint64_t expires;            /* seconds since the epoch, UTC */
+	uint64_t serial;
+	const char *key, *cert;      /* as image_create */
+	const char *output;          /* written atomically */
+};
+
+/* Reads the update's manifest (compatible, version; not verified: the
+ * builder made it) and the sha256 and size of the whole file, then signs
+ * the channel text (channel_sign) and writes it. ret (may be NULL) gets
+ * what was written. Errors: -EINVAL bad options, -EBADMSG not an update
+ * image, signature errors as verity_signer_load/verity_cms_sign, I/O. */
+int image_channel(const struct image_channel_opts *o, struct channel *ret, const char **ret_err);
+
+/* "14d", "12h", "30m", "90s", "2w" or a bare number of seconds into
+ * *ret_seconds; -EINVAL otherwise (or on overflow). */
+int image_parse_duration(const char *s, uint64_t *ret_seconds);

@@ -390,6 +390,63 @@ static int cmd_disk(int argc, char **argv)
 	return 0;
 }
 
+/* ----------------------------------------------------------- channel */
+
+static int cmd_channel(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "update", required_argument, NULL, 'u' }, { "url", required_argument, NULL, 'U' },
+		{ "expires", required_argument, NULL, 'e' }, { "serial", required_argument, NULL, 'n' },
+		{ "name", required_argument, NULL, 'N' }, { "key", required_argument, NULL, 'k' },
+		{ "cert", required_argument, NULL, 'c' }, { "output", required_argument, NULL, 'o' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct image_channel_opts o = { 0 };
+	struct channel ch;
+	const char *expires = NULL, *err = NULL;
+	bool have_serial = false;
+	char when[32];
+	uint64_t d;
+	int c, r;
+
+	while ((c = getopt_long(argc, argv, "o:", opts, NULL)) != -1) {
+		switch (c) {
+		case 'u': o.update = optarg; break;
+		case 'U': o.url = optarg; break;
+		case 'e': expires = optarg; break;
+		case 'n':
+			if (parse_u64(optarg, &o.serial) < 0)
+				return usage_error("--serial must be a decimal number");
+			have_serial = true;
+			break;
+		case 'N': o.name = optarg; break;
+		case 'k': o.key = optarg; break;
+		case 'c': o.cert = optarg; break;
+		case 'o': o.output = optarg; break;
+		default: return 2;
+		}
+	}
+	if (optind != argc)
+		return usage_error("channel takes no positional arguments");
+	if (!o.update || !o.url || !expires || !have_serial || !o.key || !o.cert || !o.output)
+		return usage_error("channel needs --update, --url, --expires, --serial, --key, --cert and -o");
+	/* an absolute time, or a lifetime from now */
+	if (channel_time_parse(expires, &o.expires) < 0) {
+		if (image_parse_duration(expires, &d) < 0 || u64_add((uint64_t)time(NULL), d, &o.expires) < 0)
+			return usage_error("--expires must be a duration (14d, 12h, 30m, 90s, 2w) or YYYY-MM-DDTHH:MM:SSZ");
+	}
+	r = image_channel(&o, &ch, &err);
+	if (r < 0 && (r == -EINVAL || r == -EBADMSG || r == -EPROTO || is_io(r)))
+		return die(o.update, err, r);
+	if (r < 0)
+		return die(err, verity_strerror(r), 0);
+	if (channel_time_format(ch.expires, when) < 0)
+		strcpy(when, "?");
+	printf("%s: wrote %s (channel %s, serial %" PRIu64 ", version %" PRIu64 ", expires %s)\n", prog, o.output,
+	       ch.name, ch.serial, ch.version, when);
+	return 0;
+}
+
 /* -------------------------------------------------------------- main */
 
 static int cmd_help(int argc, char **argv);
@@ -419,6 +476,13 @@ static const struct {
 	  "         [--grub-cfg FILE] [--keyring PATH]\n"
 	  "    Build a GPT A/B disk image: ESP (GRUB, grub.cfg, grubenv booting A), slot A\n"
 	  "    (and B) written as the installer writes them, an ext4 data partition." },
+	{ "channel", cmd_channel,
+	  "channel --update UPDATE --url URL --expires 14d|YYYY-MM-DDTHH:MM:SSZ --serial N\n"
+	  "         --key KEY --cert CERT [--name NAME] -o CHANNEL\n"
+	  "    Write signed channel metadata announcing UPDATE (its compatible, version, size\n"
+	  "    and sha256) at URL, relative to the channel file's URL or absolute. The serial\n"
+	  "    must grow with every new file; devices refuse expired metadata. NAME defaults\n"
+	  "    to CHANNEL's file name without .channel." },
 	{ "help", cmd_help, "help\n    This text." },
 };
 
