@@ -22,8 +22,8 @@
 #define BLOCK_SIZE_MAX (512u * 1024u)
 /* Level-0 hash blocks are collected and written in runs of this size. */
 #define STAGE_BYTES (256u * 1024u)
-/* verity_format_fd reads this much per feed. */
-#define READ_CHUNK (4u * 1024u * 1024u)
+/* verity_format_fd reads this much per feed (two buffers with a reader thread). */
+#define READ_CHUNK (2u * 1024u * 1024u)
 
 static const struct {
 	const char *name;
@@ -635,13 +635,133 @@ int verity_builder_finish(struct verity_builder *b, uint8_t ret_root[VERITY_MAX_
 	return 0;
 }
 
+/* verity_format_fd reads ahead on a thread of its own into two buffers, so
+ * reading (a copy out of the page cache, or disk I/O) overlaps hashing. */
+struct prefetch {
+	int fd;
+	uint64_t total;          /* bytes wanted from offset 0 */
+	size_t chunk;
+	uint8_t *buf[2];
+	size_t len[2];
+	bool full[2], done, stop;
+	int err;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+};
+
+/* Reads up to len bytes at off; fewer only at end of file. */
+static ssize_t pread_most(int fd, uint8_t *buf, size_t len, uint64_t off)
+{
+	size_t got = 0;
+
+	while (got < len) {
+		ssize_t n = pread(fd, buf + got, len - got, (off_t)(off + got));
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	return (ssize_t)got;
+}
+
+static void *prefetch_main(void *arg)
+{
+	struct prefetch *pf = arg;
+	uint64_t off = 0;
+
+	for (unsigned k = 0;; k ^= 1) {
+		size_t want;
+		ssize_t n;
+		bool last;
+
+		pthread_mutex_lock(&pf->lock);
+		while (pf->full[k] && !pf->stop)
+			pthread_cond_wait(&pf->cond, &pf->lock);
+		if (pf->stop) {
+			pthread_mutex_unlock(&pf->lock);
+			break;
+		}
+		pthread_mutex_unlock(&pf->lock);
+
+		want = pf->total - off < pf->chunk ? (size_t)(pf->total - off) : pf->chunk;
+		n = pread_most(pf->fd, pf->buf[k], want, off);
+		last = n < 0 || (size_t)n < want || off + (uint64_t)n == pf->total;
+
+		pthread_mutex_lock(&pf->lock);
+		if (n < 0)
+			pf->err = (int)n;
+		else if (n > 0) {
+			pf->len[k] = (size_t)n;
+			pf->full[k] = true;
+		}
+		pf->done = last;
+		pthread_cond_broadcast(&pf->cond);
+		pthread_mutex_unlock(&pf->lock);
+		if (last)
+			break;
+		off += (uint64_t)n;
+	}
+	return NULL;
+}
+
+/* Feeds b from pf's buffers in order until the reader is done. */
+static int prefetch_consume(struct prefetch *pf, struct verity_builder *b)
+{
+	for (unsigned k = 0;; k ^= 1) {
+		int r;
+
+		pthread_mutex_lock(&pf->lock);
+		while (!pf->full[k] && !pf->done)
+			pthread_cond_wait(&pf->cond, &pf->lock);
+		if (!pf->full[k]) {
+			r = pf->err;
+			pthread_mutex_unlock(&pf->lock);
+			return r;
+		}
+		pthread_mutex_unlock(&pf->lock);
+
+		r = verity_builder_feed(b, pf->buf[k], pf->len[k]);
+
+		pthread_mutex_lock(&pf->lock);
+		pf->full[k] = false;
+		pthread_cond_broadcast(&pf->cond);
+		pthread_mutex_unlock(&pf->lock);
+		if (r < 0)
+			return r;
+	}
+}
+
+/* Without a second CPU (or a thread), read and feed in turn. */
+static int read_and_feed(struct prefetch *pf, struct verity_builder *b)
+{
+	for (uint64_t off = 0; off < pf->total;) {
+		size_t want = pf->total - off < pf->chunk ? (size_t)(pf->total - off) : pf->chunk;
+		ssize_t n = pread_most(pf->fd, pf->buf[0], want, off);
+		int r;
+
+		if (n < 0)
+			return (int)n;
+		if (n == 0)
+			break; /* short data: finish pads or refuses */
+		r = verity_builder_feed(b, pf->buf[0], (size_t)n);
+		if (r < 0)
+			return r;
+		off += (uint64_t)n;
+	}
+	return 0;
+}
+
 int verity_format_fd(const struct verity_params *p, int data_fd, int hash_fd,
                      uint8_t ret_root[VERITY_MAX_DIGEST], size_t *ret_root_len)
 {
+	struct prefetch pf = { .fd = data_fd };
 	struct verity_builder *b = NULL;
-	_cleanup_free_ uint8_t *buf = NULL;
-	uint64_t off = 0;
-	size_t chunk;
+	pthread_t thread;
+	bool threaded = false;
 	int r;
 
 	if (data_fd < 0 || !ret_root || !ret_root_len)
@@ -649,32 +769,36 @@ int verity_format_fd(const struct verity_params *p, int data_fd, int hash_fd,
 	r = verity_builder_new(p, hash_fd, &b);
 	if (r < 0)
 		return r;
-	chunk = READ_CHUNK < p->data_block_size ? p->data_block_size : READ_CHUNK;
-	buf = malloc(chunk);
-	if (!buf) {
+	pf.total = b->data_bytes;
+	pf.chunk = READ_CHUNK < p->data_block_size ? p->data_block_size : READ_CHUNK;
+	pf.buf[0] = malloc(pf.chunk);
+	if (b->h->may_split && pf.total > pf.chunk)
+		pf.buf[1] = malloc(pf.chunk);
+	if (!pf.buf[0]) {
 		r = -ENOMEM;
 		goto out;
 	}
+	pthread_mutex_init(&pf.lock, NULL);
+	pthread_cond_init(&pf.cond, NULL);
 	(void)posix_fadvise(data_fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-	while (off < b->data_bytes) {
-		size_t want = b->data_bytes - off < chunk ? (size_t)(b->data_bytes - off) : chunk;
-		ssize_t n = pread(data_fd, buf, want, (off_t)off);
 
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			r = -errno;
-			goto out;
-		}
-		if (n == 0)
-			break; /* short data: finish pads or refuses */
-		r = verity_builder_feed(b, buf, (size_t)n);
-		if (r < 0)
-			goto out;
-		off += (uint64_t)n;
-	}
-	r = verity_builder_finish(b, ret_root, ret_root_len);
+	threaded = pf.buf[1] && pthread_create(&thread, NULL, prefetch_main, &pf) == 0;
+	if (threaded) {
+		r = prefetch_consume(&pf, b);
+		pthread_mutex_lock(&pf.lock);
+		pf.stop = true;
+		pthread_cond_broadcast(&pf.cond);
+		pthread_mutex_unlock(&pf.lock);
+		pthread_join(thread, NULL);
+	} else
+		r = read_and_feed(&pf, b);
+	pthread_cond_destroy(&pf.cond);
+	pthread_mutex_destroy(&pf.lock);
+	if (r == 0)
+		r = verity_builder_finish(b, ret_root, ret_root_len);
 out:
+	free(pf.buf[0]);
+	free(pf.buf[1]);
 	verity_builder_free(b);
 	return r;
 }
