@@ -130,7 +130,7 @@ install: all
 	@for m in $(wildcard docs/man/*.[1-8]); do s=$${m##*.}; \
 	  install -d $(DESTDIR)$(PREFIX)/share/man/man$$s; \
 	  install -m 0644 $$m $(DESTDIR)$(PREFIX)/share/man/man$$s/; done
-	@for f in $(wildcard installer/*.conf.example bootctl/systemd/* installer/systemd/*); do \
+	@for f in $(wildcard installer/*.conf.example bootctl/systemd/* bootctl/grub/grub.cfg bootctl/uboot/boot.cmd installer/systemd/*); do \
 	  install -m 0644 $$f $(DESTDIR)$(PREFIX)/share/rootfs-update/; done
 
 clean:

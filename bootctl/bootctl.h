@@ -38,8 +38,9 @@ char bootctl_slot_lower(int slot); /* 'a' / 'b' */
 /* ------------------------------------------------------------------ */
 /* Environment variables: an ordered name=value list                   */
 
-#define BOOTENV_MAX_NAME 128
-#define BOOTENV_MAX_VALUE 4096
+/* Sanity limits only: real environments stay far below them. */
+#define BOOTENV_MAX_NAME 256
+#define BOOTENV_MAX_VALUE (1024 * 1024)
 
 struct bootenv_var {
 	char *name, *value;
