@@ -31,7 +31,20 @@ int verity_hasher_new(const char *hash_name, const uint8_t *salt, size_t salt_si
 int verity_hasher_blocks(struct verity_hasher *h, const uint8_t *data, size_t block_size,
                          size_t n, uint8_t *out, size_t stride);
 void verity_hasher_free(struct verity_hasher *h);
+/* Whether verity_hasher_blocks may use a second CPU. */
+bool verity_hasher_parallel(const struct verity_hasher *h);
 
 /* Bytes of data one call of verity_hasher_blocks should get at least so
  * the split pays for the thread hand-over. */
 #define VERITY_HASHER_SPLIT_MIN (128 * 1024)
+
+/* Reads [0, total) of fd sequentially in chunks of chunk bytes (the last
+ * may be shorter; a short file just ends early) and hands each to fn, whose
+ * buffer has room for chunk bytes. With read_ahead a thread reads the next
+ * chunk while fn works (two buffers). Returns fn's first error, a read
+ * error, or 0. */
+typedef int (*verity_chunk_fn)(void *userdata, uint8_t *buf, size_t len);
+int verity_read_chunks(int fd, uint64_t total, size_t chunk, bool read_ahead,
+                       verity_chunk_fn fn, void *userdata);
+/* Chunk size for format and verify: 2 MiB, at least one data block. */
+#define VERITY_READ_CHUNK(block_size) ((block_size) > (2u << 20) ? (size_t)(block_size) : (size_t)(2u << 20))

@@ -22,8 +22,6 @@
 #define BLOCK_SIZE_MAX (512u * 1024u)
 /* Level-0 hash blocks are collected and written in runs of this size. */
 #define STAGE_BYTES (256u * 1024u)
-/* verity_format_fd reads this much per feed (two buffers with a reader thread). */
-#define READ_CHUNK (2u * 1024u * 1024u)
 
 static const struct {
 	const char *name;
@@ -635,8 +633,9 @@ int verity_builder_finish(struct verity_builder *b, uint8_t ret_root[VERITY_MAX_
 	return 0;
 }
 
-/* verity_format_fd reads ahead on a thread of its own into two buffers, so
- * reading (a copy out of the page cache, or disk I/O) overlaps hashing. */
+/* Sequential reader for format and verify: reads ahead on a thread of its
+ * own into two buffers, so reading (a copy out of the page cache, or disk
+ * I/O) overlaps hashing. */
 struct prefetch {
 	int fd;
 	uint64_t total;          /* bytes wanted from offset 0 */
@@ -708,8 +707,8 @@ static void *prefetch_main(void *arg)
 	return NULL;
 }
 
-/* Feeds b from pf's buffers in order until the reader is done. */
-static int prefetch_consume(struct prefetch *pf, struct verity_builder *b)
+/* Hands pf's buffers to fn in order until the reader is done. */
+static int prefetch_consume(struct prefetch *pf, verity_chunk_fn fn, void *userdata)
 {
 	for (unsigned k = 0;; k ^= 1) {
 		int r;
@@ -724,7 +723,7 @@ static int prefetch_consume(struct prefetch *pf, struct verity_builder *b)
 		}
 		pthread_mutex_unlock(&pf->lock);
 
-		r = verity_builder_feed(b, pf->buf[k], pf->len[k]);
+		r = fn(userdata, pf->buf[k], pf->len[k]);
 
 		pthread_mutex_lock(&pf->lock);
 		pf->full[k] = false;
@@ -735,8 +734,8 @@ static int prefetch_consume(struct prefetch *pf, struct verity_builder *b)
 	}
 }
 
-/* Without a second CPU (or a thread), read and feed in turn. */
-static int read_and_feed(struct prefetch *pf, struct verity_builder *b)
+/* Without a second CPU (or a thread), read and hand over in turn. */
+static int read_in_turn(struct prefetch *pf, verity_chunk_fn fn, void *userdata)
 {
 	for (uint64_t off = 0; off < pf->total;) {
 		size_t want = pf->total - off < pf->chunk ? (size_t)(pf->total - off) : pf->chunk;
@@ -746,8 +745,8 @@ static int read_and_feed(struct prefetch *pf, struct verity_builder *b)
 		if (n < 0)
 			return (int)n;
 		if (n == 0)
-			break; /* short data: finish pads or refuses */
-		r = verity_builder_feed(b, pf->buf[0], (size_t)n);
+			break;
+		r = fn(userdata, pf->buf[0], (size_t)n);
 		if (r < 0)
 			return r;
 		off += (uint64_t)n;
@@ -755,13 +754,57 @@ static int read_and_feed(struct prefetch *pf, struct verity_builder *b)
 	return 0;
 }
 
+int verity_read_chunks(int fd, uint64_t total, size_t chunk, bool read_ahead,
+                       verity_chunk_fn fn, void *userdata)
+{
+	struct prefetch pf = { .fd = fd, .total = total, .chunk = chunk };
+	pthread_t thread;
+	int r;
+
+	if (fd < 0 || chunk == 0 || !fn)
+		return -EINVAL;
+	pf.buf[0] = malloc(chunk);
+	if (read_ahead && total > chunk)
+		pf.buf[1] = malloc(chunk);
+	if (!pf.buf[0]) {
+		free(pf.buf[1]);
+		return -ENOMEM;
+	}
+	pthread_mutex_init(&pf.lock, NULL);
+	pthread_cond_init(&pf.cond, NULL);
+	(void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+
+	if (pf.buf[1] && pthread_create(&thread, NULL, prefetch_main, &pf) == 0) {
+		r = prefetch_consume(&pf, fn, userdata);
+		pthread_mutex_lock(&pf.lock);
+		pf.stop = true;
+		pthread_cond_broadcast(&pf.cond);
+		pthread_mutex_unlock(&pf.lock);
+		pthread_join(thread, NULL);
+	} else
+		r = read_in_turn(&pf, fn, userdata);
+
+	pthread_cond_destroy(&pf.cond);
+	pthread_mutex_destroy(&pf.lock);
+	free(pf.buf[0]);
+	free(pf.buf[1]);
+	return r;
+}
+
+bool verity_hasher_parallel(const struct verity_hasher *h)
+{
+	return h->may_split;
+}
+
+static int feed_chunk(void *userdata, uint8_t *buf, size_t len)
+{
+	return verity_builder_feed(userdata, buf, len);
+}
+
 int verity_format_fd(const struct verity_params *p, int data_fd, int hash_fd,
                      uint8_t ret_root[VERITY_MAX_DIGEST], size_t *ret_root_len)
 {
-	struct prefetch pf = { .fd = data_fd };
 	struct verity_builder *b = NULL;
-	pthread_t thread;
-	bool threaded = false;
 	int r;
 
 	if (data_fd < 0 || !ret_root || !ret_root_len)
@@ -769,36 +812,11 @@ int verity_format_fd(const struct verity_params *p, int data_fd, int hash_fd,
 	r = verity_builder_new(p, hash_fd, &b);
 	if (r < 0)
 		return r;
-	pf.total = b->data_bytes;
-	pf.chunk = READ_CHUNK < p->data_block_size ? p->data_block_size : READ_CHUNK;
-	pf.buf[0] = malloc(pf.chunk);
-	if (b->h->may_split && pf.total > pf.chunk)
-		pf.buf[1] = malloc(pf.chunk);
-	if (!pf.buf[0]) {
-		r = -ENOMEM;
-		goto out;
-	}
-	pthread_mutex_init(&pf.lock, NULL);
-	pthread_cond_init(&pf.cond, NULL);
-	(void)posix_fadvise(data_fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-
-	threaded = pf.buf[1] && pthread_create(&thread, NULL, prefetch_main, &pf) == 0;
-	if (threaded) {
-		r = prefetch_consume(&pf, b);
-		pthread_mutex_lock(&pf.lock);
-		pf.stop = true;
-		pthread_cond_broadcast(&pf.cond);
-		pthread_mutex_unlock(&pf.lock);
-		pthread_join(thread, NULL);
-	} else
-		r = read_and_feed(&pf, b);
-	pthread_cond_destroy(&pf.cond);
-	pthread_mutex_destroy(&pf.lock);
+	/* Short data just ends early: finish pads the last block or refuses. */
+	r = verity_read_chunks(data_fd, b->data_bytes, VERITY_READ_CHUNK(p->data_block_size),
+	                       b->h->may_split, feed_chunk, b);
 	if (r == 0)
 		r = verity_builder_finish(b, ret_root, ret_root_len);
-out:
-	free(pf.buf[0]);
-	free(pf.buf[1]);
 	verity_builder_free(b);
 	return r;
 }

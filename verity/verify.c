@@ -7,11 +7,8 @@
 #include "common/macro.h"
 #include "common/util.h"
 
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define READ_CHUNK (4u * 1024u * 1024u)
 
 struct verifier {
 	const struct verity_params *p;
@@ -19,6 +16,8 @@ struct verifier {
 	int hash_fd;
 	struct verity_hasher *h;
 	const uint8_t *root;
+	uint8_t *digests;        /* of one chunk of data blocks */
+	uint64_t next;           /* next data block to check */
 	uint8_t *cache[VERITY_MAX_LEVELS];
 	uint64_t cached[VERITY_MAX_LEVELS];
 	struct verity_corruption bad;
@@ -89,29 +88,40 @@ static int load(struct verifier *v, uint32_t level, uint64_t index)
 	return 0;
 }
 
-/* Reads data blocks [first, first+n); a data device ending inside the last
- * block reads as zero-padded, like the builder pads it. */
-static int read_data(int fd, uint8_t *buf, uint64_t first, size_t n, const struct verity_params *p)
+/* Checks the next data blocks against level 0 (or the root). A data
+ * device ending inside the last block reads as zero-padded, like the
+ * builder pads it; ending earlier is -EIO. */
+static int check_chunk(void *userdata, uint8_t *buf, size_t len)
 {
-	size_t len = n * p->data_block_size, done = 0;
-	uint64_t off = first * p->data_block_size;
+	struct verifier *v = userdata;
+	size_t dbs = v->p->data_block_size, n = div_round_up(len, dbs);
+	uint64_t mask = (UINT64_C(1) << v->l.bits) - 1;
+	int r;
 
-	while (done < len) {
-		ssize_t k = pread(fd, buf + done, len - done, (off_t)(off + done));
-		if (k < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (k == 0)
-			break;
-		done += (size_t)k;
-	}
-	if (done < len) {
-		if (first + n != p->data_blocks || len - done >= p->data_block_size)
+	if (len % dbs) {
+		if (v->next + n != v->p->data_blocks)
 			return -EIO;
-		memset(buf + done, 0, len - done);
+		memset(buf + len, 0, n * dbs - len); /* the buffer holds a whole chunk */
 	}
+	r = verity_hasher_blocks(v->h, buf, dbs, n, v->digests, v->l.digest_size);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < n; i++) {
+		uint64_t blk = v->next + i;
+		const uint8_t *want = v->root;
+
+		if (v->l.levels > 0) {
+			r = load(v, 0, blk >> v->l.bits);
+			if (r < 0)
+				return r;
+			want = v->cache[0] + (blk & mask) * v->l.slot_size;
+		}
+		if (memcmp(v->digests + i * v->l.digest_size, want, v->l.digest_size) != 0) {
+			v->bad = (struct verity_corruption){ .area = VERITY_AREA_DATA, .block = blk };
+			return -EBADMSG;
+		}
+	}
+	v->next += n;
 	return 0;
 }
 
@@ -119,8 +129,7 @@ int verity_verify(const struct verity_params *p, int data_fd, int hash_fd,
                   const uint8_t *root, size_t root_len, struct verity_corruption *ret_bad)
 {
 	struct verifier v = { .p = p, .hash_fd = hash_fd, .root = root };
-	_cleanup_free_ uint8_t *buf = NULL, *digests = NULL;
-	size_t dbs, chunk_blocks;
+	size_t chunk;
 	int r;
 
 	if (!p || data_fd < 0 || !root)
@@ -130,17 +139,13 @@ int verity_verify(const struct verity_params *p, int data_fd, int hash_fd,
 		return r;
 	if (root_len != v.l.digest_size || (v.l.levels > 0 && hash_fd < 0))
 		return -EINVAL;
-	dbs = p->data_block_size;
-	chunk_blocks = READ_CHUNK / dbs;
-	if (chunk_blocks > p->data_blocks)
-		chunk_blocks = (size_t)p->data_blocks;
-	buf = malloc(chunk_blocks * dbs);
-	digests = malloc(chunk_blocks * v.l.digest_size);
-	if (!buf || !digests)
+	chunk = VERITY_READ_CHUNK(p->data_block_size);
+	v.digests = malloc(chunk / p->data_block_size * v.l.digest_size);
+	if (!v.digests)
 		return -ENOMEM;
 	r = verity_hasher_new(p->hash_name, p->salt, p->salt_size, &v.h);
 	if (r < 0)
-		return r;
+		goto out;
 	for (uint32_t i = 0; i < v.l.levels; i++) {
 		v.cached[i] = UINT64_MAX;
 		v.cache[i] = malloc(p->hash_block_size);
@@ -149,40 +154,16 @@ int verity_verify(const struct verity_params *p, int data_fd, int hash_fd,
 			goto out;
 		}
 	}
-	(void)posix_fadvise(data_fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-
-	for (uint64_t first = 0; first < p->data_blocks; first += chunk_blocks) {
-		size_t n = p->data_blocks - first < chunk_blocks ? (size_t)(p->data_blocks - first) : chunk_blocks;
-
-		r = read_data(data_fd, buf, first, n, p);
-		if (r < 0)
-			goto out;
-		r = verity_hasher_blocks(v.h, buf, dbs, n, digests, v.l.digest_size);
-		if (r < 0)
-			goto out;
-		for (size_t i = 0; i < n; i++) {
-			uint64_t blk = first + i;
-			const uint8_t *want = root;
-
-			if (v.l.levels > 0) {
-				r = load(&v, 0, blk >> v.l.bits);
-				if (r < 0)
-					goto out;
-				want = v.cache[0] + (blk & ((UINT64_C(1) << v.l.bits) - 1)) * v.l.slot_size;
-			}
-			if (memcmp(digests + i * v.l.digest_size, want, v.l.digest_size) != 0) {
-				v.bad = (struct verity_corruption){ .area = VERITY_AREA_DATA, .block = blk };
-				r = -EBADMSG;
-				goto out;
-			}
-		}
-	}
-	r = 0;
+	r = verity_read_chunks(data_fd, p->data_blocks * p->data_block_size, chunk,
+	                       verity_hasher_parallel(v.h), check_chunk, &v);
+	if (r == 0 && v.next != p->data_blocks)
+		r = -EIO;
 out:
 	if (r == -EBADMSG && ret_bad)
 		*ret_bad = v.bad;
 	for (uint32_t i = 0; i < v.l.levels; i++)
 		free(v.cache[i]);
 	verity_hasher_free(v.h);
+	free(v.digests);
 	return r;
 }
