@@ -7,6 +7,7 @@
 #include <cmocka.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,19 @@
 #include "common/util.h"
 
 #define ENVSIZE 0x2000
+
+/* -Wl,--wrap=rename (test_bootctl_env.ldflags): a crash or an error
+ * between writing the new grubenv and renaming it over the old one. */
+int __real_rename(const char *from, const char *to);
+static bool fail_rename;
+int __wrap_rename(const char *from, const char *to)
+{
+	if (fail_rename) {
+		errno = EIO;
+		return -1;
+	}
+	return __real_rename(from, to);
+}
 
 static char dir[64];
 
@@ -413,6 +427,36 @@ static void test_grubenv_bad(void **state)
 	assert_string_equal(why, "grubenv has a NUL byte");
 }
 
+/* A file: written as a new file and renamed; when the rename does not
+ * happen, the old file is intact and no temporary file is left. */
+static void test_grubenv_file(void **state)
+{
+	char path[128], cmd[256];
+	struct bootenv e = {}, r = {};
+	_cleanup_free_ uint8_t *before = NULL, *after = NULL;
+	size_t blen, alen;
+
+	path_of(path, sizeof path, "file.grubenv");
+	sh("grub-editenv %s create && grub-editenv %s set ORDER='A B' A_LEFT=3", path, path);
+	assert_int_equal(grubenv_read_file(path, &e, NULL), 0);
+	assert_int_equal(bootenv_set(&e, "A_LEFT", "2"), 0);
+	before = read_all(path, &blen);
+	fail_rename = true;
+	assert_int_equal(grubenv_write_file(path, &e), -EIO);
+	fail_rename = false;
+	after = read_all(path, &alen);
+	assert_int_equal(alen, blen);
+	assert_memory_equal(after, before, blen);
+	snprintf(cmd, sizeof cmd, "test $(ls %s | grep -c '^file.grubenv') = 1", dir);
+	sh("%s", cmd);
+	assert_int_equal(grubenv_write_file(path, &e), 0);
+	assert_int_equal(grubenv_read_file(path, &r, NULL), 0);
+	assert_string_equal(bootenv_get(&r, "A_LEFT"), "2");
+	sh("grub-editenv %s list | grep -qx A_LEFT=2", path);
+	bootenv_clear(&e);
+	bootenv_clear(&r);
+}
+
 /* In place: a change is one sector; grub-editenv reads the result. */
 static void test_grubenv_in_place(void **state)
 {
@@ -535,6 +579,7 @@ int main(void)
 		cmocka_unit_test(test_uboot_config_bad),
 		cmocka_unit_test(test_grubenv_format),
 		cmocka_unit_test(test_grubenv_bad),
+		cmocka_unit_test(test_grubenv_file),
 		cmocka_unit_test(test_grubenv_in_place),
 		cmocka_unit_test(test_fat_lookup),
 		cmocka_unit_test(test_fat_fragmented),
