@@ -54,10 +54,10 @@ def handle(client):
         for s in (client, server):
             try:
                 if cut:
-                    # RST rather than FIN: a connection that breaks, not one that ends
+                    # RST on close: a connection that breaks, not one that ends
                     s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                else:
-                    s.shutdown(socket.SHUT_RDWR)
+                # shutdown also wakes the other direction's thread blocked in recv
+                s.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
             s.close()
