@@ -104,8 +104,8 @@ static int booted_slot_system(const struct install_options *o, const struct boot
 	return 0;
 }
 
-static int open_env(const struct bootctl_config *bc, const struct install_options *o,
-                    const struct bootctl_parts *parts, struct bootctl **ret, struct install_report *rep)
+int install_open_env(const struct bootctl_config *bc, const struct install_options *o,
+                     const struct bootctl_parts *parts, struct bootctl **ret, struct install_report *rep)
 {
 	enum bootctl_backend be = bc->backend;
 	const char *why = NULL;
@@ -252,7 +252,7 @@ int install_run(const struct install_config *c, const struct bootctl_config *bc,
 	for (int i = 0; i < BOOTCTL_NSLOTS; i++)
 		if (!parts.slot[i].found)
 			return fail(rep, INSTALL_EXIT_CONFIG, -ENOENT, "no partition labelled '%s'", bc->label[i]);
-	r = open_env(bc, o, &parts, &env, rep);
+	r = install_open_env(bc, o, &parts, &env, rep);
 	if (r < 0)
 		return r;
 	r = bootctl_load(env, &state);

@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/types.h>
 #include <time.h>
 
@@ -116,6 +117,8 @@ struct install_record {
 int install_record_format(const struct install_record *rec, time_t when, char **ret_line);
 /* Appends the line with O_APPEND (one write) and fsyncs. */
 int install_record_append(const char *path, const struct install_record *rec);
+/* Writes s as a JSON string (escaped), or null, to f. */
+void install_json_str(FILE *f, const char *s);
 
 /* ------------------------------------------------------------------ */
 /* The install itself                                                   */
@@ -153,3 +156,103 @@ struct install_report {
  * ret_ rule: the reason is the output of a failure). */
 int install_run(const struct install_config *c, const struct bootctl_config *bc,
                 const struct install_options *o, struct install_report *rep);
+/* The step that opens the boot environment (also used by channel.c): the
+ * configured backend, or GRUB on the ESP of o->disk. On failure rep has
+ * the reason and a configuration exit code. */
+int install_open_env(const struct bootctl_config *bc, const struct install_options *o,
+                     const struct bootctl_parts *parts, struct bootctl **ret, struct install_report *rep);
+
+/* ------------------------------------------------------------------ */
+/* Channel client (channel.c): rootfs-install --check / --channel URL   */
+
+#define CHANNEL_DEFAULT_STATE "/var/lib/rootfs-install/channel.state"
+/* Back-off after consecutive failures: 15 min, doubling, at most a day. */
+#define CHANNEL_BACKOFF_BASE 900
+#define CHANNEL_BACKOFF_MAX 86400
+
+/* Exit codes of --check and --channel; errors use enum install_exit. */
+enum channel_exit {
+	CHANNEL_EXIT_AVAILABLE = 0,   /* --check: a newer release; --channel: installed it */
+	CHANNEL_EXIT_UP_TO_DATE = 20, /* nothing newer than the running version */
+	CHANNEL_EXIT_PENDING = 21,    /* an update is installed and waits for a reboot */
+	CHANNEL_EXIT_BACKOFF = 22,    /* not attempted: backing off after failures */
+	CHANNEL_EXIT_STALE = 23,      /* refused: expired metadata or a lower serial */
+};
+
+/* The small state file, written atomically after every check. */
+struct channel_state {
+	uint64_t last_serial, last_version;  /* of the last accepted metadata */
+	bool accepted;                       /* any metadata accepted yet */
+	uint64_t failures;                   /* consecutive failed checks or installs */
+	uint64_t next_attempt;               /* epoch seconds: no network before this */
+	uint64_t last_attempt, last_success; /* epoch seconds, 0 = never */
+	uint64_t pending_version;            /* installed, waiting for a reboot ... */
+	int pending_slot;                    /* ... into this slot; BOOTCTL_SLOT_NONE = nothing pending */
+	uint64_t failed_version;             /* a release that was installed and did not stick */
+};
+
+void channel_state_init(struct channel_state *s);
+/* Strict key=value text (all keys, docs/FORMAT.md); -EBADMSG with ret_err. */
+int channel_state_parse(const char *text, size_t len, struct channel_state *ret, const char **ret_err);
+int channel_state_format(const struct channel_state *s, char **ret_text, size_t *ret_len);
+/* A missing file is a fresh state (0); a damaged one is -EBADMSG (never
+ * silently reset: the last serial guards against replays). */
+int channel_state_load(const char *path, struct channel_state *ret, const char **ret_err);
+int channel_state_save(const char *path, const struct channel_state *s);
+
+/* Seconds to wait after `failures` consecutive failures: base * 2^(failures-1)
+ * capped at max, less up to a quarter chosen by rnd so a fleet that failed
+ * together does not come back together. 0 for no failures. */
+uint64_t channel_backoff(uint64_t failures, uint64_t base, uint64_t max, uint32_t rnd);
+/* Records one failure at time now: failures+1, next_attempt, last_attempt. */
+void channel_state_failed(struct channel_state *s, uint64_t now, uint32_t rnd);
+
+/* The checks on verified metadata: -EMEDIUMTYPE another compatible, -ETIME
+ * expired (now >= expires), -ESTALE serial lower than the last accepted, or
+ * the same serial announcing another version. msg says which. */
+int channel_check(const struct channel *ch, const struct channel_state *s, const char *compatible,
+                  uint64_t now, char msg[INSTALL_MSG_MAX]);
+
+/* The image URL: ch_url resolved against the channel's URL (RFC 3986). */
+int channel_resolve_url(const char *channel_url, const char *ch_url, char **ret);
+
+struct channel_options {
+	const char *url;                /* the channel file */
+	bool do_install;                /* --channel: install a newer release */
+	const char *state_file;         /* NULL: CHANNEL_DEFAULT_STATE */
+	uint64_t now;                   /* 0: time(NULL) */
+	struct install_options install; /* disk, attempts, cmdline, progress; source is set here */
+};
+
+struct channel_report {
+	int exit_code;                  /* enum channel_exit or enum install_exit */
+	const char *outcome;            /* "update-available", "installed", "up-to-date", "pending-reboot",
+	                                 * "backoff", "refused", "failure" */
+	char reason[INSTALL_MSG_MAX];   /* one line saying why (also for the good outcomes) */
+	char url[1024];                 /* the channel URL as it may be logged */
+	bool have_channel;
+	struct channel ch;              /* verified metadata */
+	char image_url[1024];
+	bool have_running;
+	uint64_t running_version;
+	char running_version_string[MANIFEST_MAX_STR];
+	struct channel_state state;     /* as saved */
+	bool install_ran;
+	struct install_report install;  /* when install_ran */
+};
+
+/* Lock the state; refuse while backing off or while an installed update
+ * waits for its reboot (both without touching the network); read the
+ * running slot's version; fetch the channel with the installer's fetcher
+ * and TLS rules; verify it with the keyring; channel_check; save the new
+ * serial. Then decide against the running version and, with o->install,
+ * install the announced image through install_run, reading never more
+ * than the channel's size and comparing the sha256 of the whole image
+ * before its last byte is handed to the installer (so a substituted
+ * image never becomes bootable). Every failure that involves the server
+ * counts for the back-off. Returns 0 or a negative errno; rep is filled
+ * in both cases (as install_run's). */
+int channel_run(const struct install_config *c, const struct bootctl_config *bc,
+                const struct channel_options *o, struct channel_report *rep);
+/* rep as one JSON object and a newline (malloc'ed), for --json. */
+int channel_report_json(const struct channel_report *rep, char **ret_line);

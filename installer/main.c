@@ -15,6 +15,7 @@
 
 static const char usage_text[] =
 "Usage: rootfs-install [OPTIONS] SOURCE\n"
+"       rootfs-install [OPTIONS] --check URL | --channel URL [--json] [--state FILE]\n"
 "Streams a signed update image (a file, - for stdin, or an https:// URL)\n"
 "into the inactive slot, verifying it in the same pass, then tells the\n"
 "bootloader to try it.\n"
@@ -34,6 +35,12 @@ static const char usage_text[] =
 "  --tls-key FILE       its private key ([tls] key)\n"
 "  --tls-pin sha256//B64  pin the server's public key ([tls] pin)\n"
 "  --allow-http         allow plain http:// ([tls] allow_http)\n"
+"  --check URL          fetch and verify the signed channel metadata at URL (same\n"
+"                       TLS options); say whether it offers a newer version\n"
+"  --channel URL        the same, then install the announced image if it is newer\n"
+"                       than the booted slot's (its size and sha256 must match)\n"
+"  --json               with --check/--channel: print what was found as JSON\n"
+"  --state FILE         channel state (default " CHANNEL_DEFAULT_STATE ")\n"
 "  -h, --help           this text\n"
 "\n"
 "Exit codes:\n"
@@ -47,7 +54,14 @@ static const char usage_text[] =
 "   7  I/O error reading the source or writing the slot\n"
 "   8  network: TLS, HTTP or connection failure\n"
 "   9  busy: another install holds the lock\n"
-"  10  configuration, keyring, slots or boot environment problem\n";
+"  10  configuration, keyring, slots or boot environment problem\n"
+"With --check / --channel (errors as above; a refused channel file is 3, or 4\n"
+"for another compatible):\n"
+"   0  --check: a newer version is available; --channel: it is installed\n"
+"  20  up to date (nothing newer than the running version)\n"
+"  21  an installed update waits for a reboot: nothing done\n"
+"  22  backing off after failures: the server was not contacted\n"
+"  23  stale channel metadata: expired, or a serial lower than the last accepted\n";
 
 enum progress_mode { PROGRESS_AUTO, PROGRESS_BAR, PROGRESS_JSON, PROGRESS_NONE };
 
@@ -104,6 +118,7 @@ static int die_usage(const char *fmt, ...)
 enum {
 	OPT_CONFIG = 256, OPT_DISK, OPT_KEYRING, OPT_CRL, OPT_COMPATIBLE, OPT_ATTEMPTS, OPT_DOWNGRADE,
 	OPT_NO_ACTIVATE, OPT_PROGRESS, OPT_TLS_CA, OPT_TLS_CERT, OPT_TLS_KEY, OPT_TLS_PIN, OPT_ALLOW_HTTP,
+	OPT_CHECK, OPT_CHANNEL, OPT_JSON, OPT_STATE,
 };
 
 static const struct option options[] = {
@@ -121,6 +136,10 @@ static const struct option options[] = {
 	{ "tls-key", required_argument, NULL, OPT_TLS_KEY },
 	{ "tls-pin", required_argument, NULL, OPT_TLS_PIN },
 	{ "allow-http", no_argument, NULL, OPT_ALLOW_HTTP },
+	{ "check", required_argument, NULL, OPT_CHECK },
+	{ "channel", required_argument, NULL, OPT_CHANNEL },
+	{ "json", no_argument, NULL, OPT_JSON },
+	{ "state", required_argument, NULL, OPT_STATE },
 	{ "help", no_argument, NULL, 'h' },
 	{ 0 },
 };
@@ -175,6 +194,58 @@ static void log_result(const struct install_config *c, const struct install_repo
 	closelog();
 }
 
+/* Channel checks are logged like installs: syslog and one JSON line. */
+static void log_channel(const struct install_config *c, const struct channel_report *rep, uint64_t ms)
+{
+	const char *lf = c->log_file ? c->log_file : INSTALL_DEFAULT_LOG;
+	bool bad = rep->exit_code != 0 && rep->exit_code != CHANNEL_EXIT_UP_TO_DATE &&
+	           rep->exit_code != CHANNEL_EXIT_PENDING;
+	struct install_record rec = {
+		.source = rep->url,
+		.from_version = rep->have_running ? rep->running_version_string : NULL,
+		.to_version = rep->have_channel ? rep->ch.version_string : NULL,
+		.outcome = rep->outcome,
+		.reason = rep->reason,
+		.duration_ms = ms,
+	};
+	int r;
+
+	openlog("rootfs-install", LOG_PID, LOG_DAEMON);
+	syslog(bad ? LOG_ERR : LOG_INFO, "channel %s: %s: %s", rep->url, rep->outcome, rep->reason);
+	r = install_record_append(lf, &rec);
+	if (r < 0)
+		syslog(LOG_WARNING, "cannot append to %s: %s", lf, strerror(-r));
+	closelog();
+}
+
+static int run_channel(const struct install_config *c, const struct bootctl_config *bc,
+                       const struct channel_options *co, bool json, uint64_t start)
+{
+	_cleanup_free_ struct channel_report *rep = malloc(sizeof(*rep));
+	_cleanup_free_ char *line = NULL;
+	bool quiet_ok;
+
+	if (!rep) {
+		fputs("rootfs-install: out of memory\n", stderr);
+		return INSTALL_EXIT_FAILURE;
+	}
+	(void)channel_run(c, bc, co, rep);
+	if (rep->install_ran)
+		log_result(c, &rep->install, (now_ns() - start) / 1000000);
+	log_channel(c, rep, (now_ns() - start) / 1000000);
+	if (json && channel_report_json(rep, &line) == 0) {
+		fputs(line, stdout);
+		fflush(stdout);
+	}
+	quiet_ok = rep->exit_code == 0 || rep->exit_code == CHANNEL_EXIT_UP_TO_DATE ||
+	           rep->exit_code == CHANNEL_EXIT_PENDING;
+	if (!quiet_ok)
+		fprintf(stderr, "rootfs-install: %s\n", rep->reason);
+	else if (!json)
+		printf("rootfs-install: %s\n", rep->reason);
+	return rep->exit_code;
+}
+
 int main(int argc, char **argv)
 {
 	struct install_config cfg;
@@ -183,6 +254,8 @@ int main(int argc, char **argv)
 	struct install_options o = { 0 };
 	struct install_report rep;
 	struct progress prog = { .mode = PROGRESS_AUTO };
+	struct channel_options co = { 0 };
+	bool json = false;
 	char msg[INSTALL_MSG_MAX] = "";
 	struct ini_error ie = { 0 };
 	uint64_t start = now_ns(), v;
@@ -217,13 +290,21 @@ int main(int argc, char **argv)
 		case OPT_TLS_KEY: ov.key = optarg; break;
 		case OPT_TLS_PIN: ov.pin = optarg; break;
 		case OPT_ALLOW_HTTP: ov.allow_http = true; break;
+		case OPT_CHECK: co.url = optarg; co.do_install = false; break;
+		case OPT_CHANNEL: co.url = optarg; co.do_install = true; break;
+		case OPT_JSON: json = true; break;
+		case OPT_STATE: co.state_file = optarg; break;
 		case 'h': fputs(usage_text, stdout); return 0;
 		default: return die_usage("bad option (see --help)");
 		}
 	}
-	if (optind != argc - 1)
+	if (co.url && optind != argc)
+		return die_usage("--check and --channel take no SOURCE");
+	if (!co.url && (json || co.state_file))
+		return die_usage("--json and --state go with --check or --channel");
+	if (!co.url && optind != argc - 1)
 		return die_usage("%s", optind == argc ? "missing SOURCE (see --help)" : "more than one SOURCE");
-	o.source = argv[optind];
+	o.source = co.url ? co.url : argv[optind];
 	if (!!ov.cert != !!ov.key)
 		return die_usage("--tls-cert and --tls-key go together");
 
@@ -258,6 +339,12 @@ int main(int argc, char **argv)
 		o.progress_userdata = &prog;
 	}
 
+	if (co.url) {
+		co.install = o;
+		r = run_channel(&cfg, &bc, &co, json, start);
+		install_config_clear(&cfg);
+		return r;
+	}
 	r = install_run(&cfg, &bc, &o, &rep);
 	if (prog.mode == PROGRESS_BAR && prog.drawn)
 		fputc('\n', stderr);

@@ -10,8 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
-/* Appends s as a JSON string (or null) to f. */
-static void json_str(FILE *f, const char *s)
+void install_json_str(FILE *f, const char *s)
 {
 	if (!s) {
 		fputs("null", f);
@@ -47,17 +46,17 @@ int install_record_format(const struct install_record *rec, time_t when, char **
 	if (!f)
 		return -ENOMEM;
 	fprintf(f, "{\"time\":\"%s\",\"source\":", ts);
-	json_str(f, rec->source);
+	install_json_str(f, rec->source);
 	fputs(",\"from_version\":", f);
-	json_str(f, rec->from_version);
+	install_json_str(f, rec->from_version);
 	fputs(",\"to_version\":", f);
-	json_str(f, rec->to_version);
+	install_json_str(f, rec->to_version);
 	fputs(",\"target\":", f);
-	json_str(f, rec->target);
+	install_json_str(f, rec->target);
 	fputs(",\"outcome\":", f);
-	json_str(f, rec->outcome);
+	install_json_str(f, rec->outcome);
 	fputs(",\"reason\":", f);
-	json_str(f, rec->reason);
+	install_json_str(f, rec->reason);
 	fprintf(f, ",\"duration_ms\":%llu,\"bytes\":%llu}\n",
 	        (unsigned long long)rec->duration_ms, (unsigned long long)rec->bytes);
 	if (fclose(f) != 0) {
