@@ -4,18 +4,21 @@
 #
 #   images/demo-rootfs.sh OUTDIR VERSION [--fstype ext4|squashfs|erofs]
 #       [--init-mode good|fail-health] [--kernel-version KVER] [--initrd FILE]
-#       [--overlay DIR]
+#       [--overlay DIR] [--add-binary FILE]...
 #
 # Writes OUTDIR/rootfs.img (a multiple of 4096 bytes, ready for
 # `rootfs-image create`) from the tree OUTDIR/tree, and prints its path.
 # /etc/os-release carries VERSION_ID=VERSION. /sbin/init prints
 #   ROOTFS-DEMO: version N booted, root=<device> ro
 #   ROOTFS-DEMO: mount: <the /proc/mounts line of />
+#   ROOTFS-DEMO: data: <the /proc/mounts line of /data, when mounted>
 # then runs its health check (--init-mode fail-health makes it fail); on
 # success it runs `rootfs-bootctl mark-good` when the slot has that tool
 # and powers off, on failure it reboots. --kernel-version puts
 # /boot/vmlinuz (and --initrd /boot/initrd.img) into the slot, for a
-# bootloader that loads them from there; --overlay copies DIR on top.
+# bootloader that loads them from there; --overlay copies DIR on top;
+# --add-binary puts a dynamically linked tool (rootfs-bootctl, say) into
+# /usr/bin with the libraries ldd names for it.
 set -euo pipefail
 
 prog=demo-rootfs.sh
@@ -25,6 +28,7 @@ die() { echo "$prog: $*" >&2; exit 1; }
 out=$1 version=$2
 shift 2
 fstype=ext4 mode=good kver= initrd= overlay=
+binaries=()
 while [ $# -gt 0 ]; do
 	[ $# -ge 2 ] || die "$1 needs a value"
 	case $1 in
@@ -33,6 +37,7 @@ while [ $# -gt 0 ]; do
 	--kernel-version) kver=$2 ;;
 	--initrd) initrd=$2 ;;
 	--overlay) overlay=$2 ;;
+	--add-binary) [ -f "$2" ] && [ -x "$2" ] || die "--add-binary $2 is not an executable file"; binaries+=("$2") ;;
 	*) die "unknown option '$1'" ;;
 	esac
 	shift 2
@@ -77,6 +82,8 @@ set -- \$line
 case ",\$4," in *,ro,*) ro=ro ;; *) ro=rw ;; esac
 echo "ROOTFS-DEMO: version \$VERSION_ID booted, root=\$1 \$ro"
 echo "ROOTFS-DEMO: mount: \$line"
+data=\$(awk '\$2 == "/data"' /proc/mounts)
+[ -z "\$data" ] || echo "ROOTFS-DEMO: data: \$data"
 health_check() { $health; }
 if health_check; then
 	echo "ROOTFS-DEMO: health check passed"
@@ -97,6 +104,12 @@ if [ -n "$kver" ]; then
 	cp "/boot/vmlinuz-$kver" "$tree/boot/vmlinuz"
 	[ -z "$initrd" ] || cp "$initrd" "$tree/boot/initrd.img"
 fi
+for b in "${binaries[@]}"; do
+	cp "$b" "$tree/usr/bin/"
+	ldd "$b" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }' | while read -r l; do
+		mkdir -p "$tree${l%/*}" && cp -L "$l" "$tree$l"
+	done
+done
 [ -z "$overlay" ] || cp -a "$overlay"/. "$tree"/
 
 rm -f "$img"

@@ -74,9 +74,14 @@ check "demo rootfs: erofs holds /boot/vmlinuz and /boot/initrd.img" eval '
 check "demo rootfs: images are whole 4096-byte blocks" eval '
 	for f in "$T"/d4/rootfs.img "$T"/dsq/rootfs.img "$T"/der/rootfs.img; do
 		[ $(( $(stat -c %s "$f") % 4096 )) = 0 ] || exit 1; done'
+check "demo rootfs: --add-binary carries the tool, its libraries and the loader" eval '
+	$D "$T/dbin" 1 --add-binary "$BIN/rootfs-init" >/dev/null &&
+	for f in /usr/bin/rootfs-init $(ldd "$BIN/rootfs-init" | awk '\''$2 == "=>" { print $3 } $1 ~ /^\// { print $1 }'\''); do
+		debugfs -R "stat $f" "$T/dbin/rootfs.img" 2>&1 | grep -q "Type: regular" || { echo "missing $f"; exit 1; }; done'
 check_fails "demo rootfs: bad version" "VERSION must be a number" $D "$T/dx" 1.2
 check_fails "demo rootfs: bad fstype" "fstype must be" $D "$T/dx" 1 --fstype vfat
 check_fails "demo rootfs: bad init mode" "init-mode must be" $D "$T/dx" 1 --init-mode hang
+check_fails "demo rootfs: --add-binary of a missing file" "is not an executable file" $D "$T/dx" 1 --add-binary /nonexistent
 
 # --- rootfs-init outside PID 1
 check "rootfs-init config: the effective configuration" eval '
