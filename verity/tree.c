@@ -13,6 +13,7 @@
 #include <openssl/evp.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -208,6 +209,20 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
+/* Library threads take no signals, so the caller's handlers and signalfds
+ * keep working as if the threads were not there. */
+static int thread_start(pthread_t *t, void *(*fn)(void *), void *arg)
+{
+	sigset_t all, old;
+	int r;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	r = pthread_create(t, NULL, fn, arg);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return -r;
+}
+
 static int online_cpus(void)
 {
 	cpu_set_t set;
@@ -253,7 +268,7 @@ static bool worker_start(struct verity_hasher *h)
 	h->wsalted = EVP_MD_CTX_new();
 	h->wctx = EVP_MD_CTX_new();
 	if (!h->wsalted || !h->wctx || EVP_MD_CTX_copy_ex(h->wsalted, h->salted) != 1 ||
-	    pthread_create(&h->thread, NULL, worker_main, h) != 0) {
+	    thread_start(&h->thread, worker_main, h) < 0) {
 		/* Not fatal: hash on the caller's thread alone. */
 		h->may_split = false;
 		return false;
@@ -774,7 +789,7 @@ int verity_read_chunks(int fd, uint64_t total, size_t chunk, bool read_ahead,
 	pthread_cond_init(&pf.cond, NULL);
 	(void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 
-	if (pf.buf[1] && pthread_create(&thread, NULL, prefetch_main, &pf) == 0) {
+	if (pf.buf[1] && thread_start(&thread, prefetch_main, &pf) == 0) {
 		r = prefetch_consume(&pf, fn, userdata);
 		pthread_mutex_lock(&pf.lock);
 		pf.stop = true;

@@ -6,6 +6,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 #include <openssl/evp.h>
+#include <sched.h>
 #include <string.h>
 #include <sys/mman.h>
 
@@ -351,6 +352,37 @@ static void test_builder_large(void **state)
 	check_against_ref(&p, data, len, mib4, 1, 0);
 }
 
+/* Pinned to one CPU the hasher never splits: same trees, and the format
+ * reader reads in turn instead of ahead. */
+static void test_one_cpu(void **state)
+{
+	const size_t blocks = 3000, len = blocks * 4096;
+	_cleanup_free_ uint8_t *data = random_data(len);
+	_cleanup_free_ uint8_t *tree = NULL;
+	_cleanup_close_ int dfd = memfd();
+	static const size_t mib4[] = { 4 << 20 };
+	uint8_t root[VERITY_MAX_DIGEST], want[VERITY_MAX_DIGEST];
+	struct verity_params p;
+	cpu_set_t old, one;
+	size_t root_len, tree_len;
+
+	assert_int_equal(sched_getaffinity(0, sizeof(old), &old), 0);
+	CPU_ZERO(&one);
+	for (int c = 0; c < CPU_SETSIZE; c++)
+		if (CPU_ISSET(c, &old)) {
+			CPU_SET(c, &one);
+			break;
+		}
+	assert_int_equal(sched_setaffinity(0, sizeof(one), &one), 0);
+	params(&p, "sha256", 4096, 4096, blocks, 32, true, 0);
+	check_against_ref(&p, data, len, mib4, 1, 0);
+	assert_int_equal(pwrite_full(dfd, data, len, 0), 0);
+	assert_int_equal(verity_format_fd(&p, dfd, -1, root, &root_len), 0);
+	ref_tree(&p, data, len, &tree, &tree_len, want);
+	assert_memory_equal(root, want, 32);
+	assert_int_equal(sched_setaffinity(0, sizeof(old), &old), 0);
+}
+
 static void test_builder_geometries(void **state)
 {
 	const size_t len = 1000 * 1024 + 512;
@@ -618,6 +650,7 @@ int main(void)
 		cmocka_unit_test(test_layout_bad),
 		cmocka_unit_test(test_builder_chunks),
 		cmocka_unit_test(test_builder_large),
+		cmocka_unit_test(test_one_cpu),
 		cmocka_unit_test(test_builder_geometries),
 		cmocka_unit_test(test_builder_sizes),
 		cmocka_unit_test(test_builder_limits),
