@@ -58,6 +58,8 @@ compare "1000 blocks, 1 KiB data / 512-byte hash blocks" "$(data 1000)" --uuid "
 compare "1000 blocks, --data-blocks 900, 8 KiB hash blocks" "$(data 1000)" --uuid "$UUID" \
 	--data-blocks 900 --hash-block-size 8192
 compare "no salt" "$(data 129)" --uuid "$UUID" --salt -
+compare "256-byte salt, 512-byte data blocks, sha512" "$(data 129)" --uuid "$UUID" \
+	--salt "$(printf 'c3%.0s' $(seq 256))" --data-block-size 512 --hash sha512
 compare "superblock at 512-aligned offset" "$(data 129)" --uuid "$UUID" --hash-offset 5120
 
 # Same file: the tree after the data at --hash-offset.
