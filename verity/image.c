@@ -9,6 +9,11 @@
 
 #include <endian.h>
 #include <errno.h>
+#include <openssl/asn1.h>
+#include <openssl/cms.h>
+#include <openssl/err.h>
+#include <openssl/objects.h>
+#include <openssl/x509.h>
 #include <string.h>
 #include <zlib.h>
 
@@ -98,6 +103,150 @@ void signed_manifest_clear(struct signed_manifest *sm)
 static const char *const manifest_sig_msgs[] = SIG_MESSAGES("manifest signature");
 static const char *const roothash_sig_msgs[] = SIG_MESSAGES("root hash signature");
 
+/* OpenSSL's CMS verification ignores a few fields outside the signed
+ * attributes: the SignedData and SignerInfo version numbers and the
+ * SignerInfo signatureAlgorithm. Nothing trusted depends on them, but an
+ * image must not have several valid spellings, so both signatures must
+ * also have the exact form RFC 5652 prescribes. */
+
+/* Enters (or with skip, steps over) the DER element at *p of tag/class;
+ * -EBADMSG when it is something else. */
+static int der_next(const unsigned char **p, const unsigned char *end, int tag, int cls, bool skip,
+                    const unsigned char **ret_end)
+{
+	const unsigned char *q = *p;
+	long len;
+	int t, c, f;
+
+	if (q >= end)
+		return -EBADMSG;
+	f = ASN1_get_object(&q, &len, &t, &c, end - q);
+	if ((f & 0x80) || t != tag || c != cls || len > end - q)
+		return -EBADMSG;
+	*ret_end = q + len;
+	*p = skip ? q + len : q;
+	return 0;
+}
+
+static bool der_peek(const unsigned char *p, const unsigned char *end, int tag, int cls)
+{
+	const unsigned char *q = p;
+	long len;
+	int t, c;
+
+	return p < end && !(ASN1_get_object(&q, &len, &t, &c, end - p) & 0x80) && t == tag && c == cls;
+}
+
+/* INTEGER element with a one-byte value. */
+static int der_small_int(const unsigned char **p, const unsigned char *end, int *ret)
+{
+	const unsigned char *e;
+	int r = der_next(p, end, V_ASN1_INTEGER, V_ASN1_UNIVERSAL, false, &e);
+
+	if (r < 0 || e - *p != 1)
+		return -EBADMSG;
+	*ret = **p;
+	*p = e;
+	return 0;
+}
+
+static int check_versions(const uint8_t *der, size_t len)
+{
+	const unsigned char *p = der, *end = der + len, *e, *sd_end, *set_end;
+	int v, r;
+
+	if ((r = der_next(&p, end, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL, false, &e)) < 0 ||
+	    (r = der_next(&p, e, V_ASN1_OBJECT, V_ASN1_UNIVERSAL, true, &e)) < 0 ||
+	    (r = der_next(&p, end, 0, V_ASN1_CONTEXT_SPECIFIC, false, &e)) < 0 ||
+	    (r = der_next(&p, e, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL, false, &sd_end)) < 0 ||
+	    (r = der_small_int(&p, sd_end, &v)) < 0)
+		return -EBADMSG;
+	/* id-data content, no attribute certificates or other CRLs: v1 */
+	if (v != 1)
+		return -EBADMSG;
+	if ((r = der_next(&p, sd_end, V_ASN1_SET, V_ASN1_UNIVERSAL, true, &e)) < 0 ||
+	    (r = der_next(&p, sd_end, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL, true, &e)) < 0)
+		return -EBADMSG;
+	if (der_peek(p, sd_end, 0, V_ASN1_CONTEXT_SPECIFIC) &&
+	    der_next(&p, sd_end, 0, V_ASN1_CONTEXT_SPECIFIC, true, &e) < 0)
+		return -EBADMSG;
+	if (der_peek(p, sd_end, 1, V_ASN1_CONTEXT_SPECIFIC) &&
+	    der_next(&p, sd_end, 1, V_ASN1_CONTEXT_SPECIFIC, true, &e) < 0)
+		return -EBADMSG;
+	if (der_next(&p, sd_end, V_ASN1_SET, V_ASN1_UNIVERSAL, false, &set_end) < 0)
+		return -EBADMSG;
+	while (p < set_end) {
+		const unsigned char *si_end;
+		if (der_next(&p, set_end, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL, false, &si_end) < 0 ||
+		    der_small_int(&p, si_end, &v) < 0)
+			return -EBADMSG;
+		/* v1 with issuerAndSerialNumber, v3 with subjectKeyIdentifier */
+		if (!(v == 1 && der_peek(p, si_end, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL)) &&
+		    !(v == 3 && der_peek(p, si_end, 0, V_ASN1_CONTEXT_SPECIFIC)))
+			return -EBADMSG;
+		p = si_end;
+	}
+	return 0;
+}
+
+static void cms_freep(CMS_ContentInfo **c) { CMS_ContentInfo_free(*c); }
+static void certs_freep(STACK_OF(X509) **s) { sk_X509_pop_free(*s, X509_free); }
+
+/* signatureAlgorithm must name the SignerInfo's digest (or be the bare key
+ * algorithm, as for rsaEncryption) and the key type of the signer's
+ * certificate when it is embedded. */
+static int check_sig_algs(const uint8_t *der, size_t len)
+{
+	_cleanup_(cms_freep) CMS_ContentInfo *cms = NULL;
+	_cleanup_(certs_freep) STACK_OF(X509) *certs = NULL;
+	STACK_OF(CMS_SignerInfo) *sis;
+	const unsigned char *p = der;
+
+	cms = d2i_CMS_ContentInfo(NULL, &p, (long)len);
+	if (!cms)
+		return -EBADMSG;
+	sis = CMS_get0_SignerInfos(cms);
+	certs = CMS_get1_certs(cms);
+	for (int i = 0; i < sk_CMS_SignerInfo_num(sis); i++) {
+		CMS_SignerInfo *si = sk_CMS_SignerInfo_value(sis, i);
+		X509_ALGOR *dig = NULL, *sig = NULL;
+		int sig_nid, dig_nid, pk_nid = NID_undef, key_nid = NID_undef;
+
+		CMS_SignerInfo_get0_algs(si, NULL, NULL, &dig, &sig);
+		if (!dig || !sig)
+			return -EBADMSG;
+		sig_nid = OBJ_obj2nid(sig->algorithm);
+		if (sig_nid == NID_undef)
+			return -EBADMSG;
+		for (int j = 0; j < sk_X509_num(certs); j++)
+			if (CMS_SignerInfo_cert_cmp(si, sk_X509_value(certs, j)) == 0) {
+				EVP_PKEY *k = X509_get0_pubkey(sk_X509_value(certs, j));
+				key_nid = k ? EVP_PKEY_get_base_id(k) : NID_undef;
+			}
+		if (OBJ_find_sigid_algs(sig_nid, &dig_nid, &pk_nid)) {
+			if (dig_nid != NID_undef && dig_nid != OBJ_obj2nid(dig->algorithm))
+				return -EBADMSG;
+		} else
+			pk_nid = sig_nid; /* a bare key algorithm */
+		if (pk_nid != EVP_PKEY_EC && pk_nid != EVP_PKEY_RSA && pk_nid != EVP_PKEY_RSA_PSS &&
+		    pk_nid != EVP_PKEY_ED25519 && pk_nid != EVP_PKEY_ED448)
+			return -EBADMSG;
+		if (key_nid != NID_undef && key_nid != pk_nid)
+			return -EBADMSG;
+	}
+	return 0;
+}
+
+static int check_sig_form(const uint8_t *der, size_t len)
+{
+	int r = check_versions(der, len);
+
+	if (r == 0)
+		r = check_sig_algs(der, len);
+	ERR_clear_error();
+	return r;
+}
+
 int signed_manifest_verify_signer(const struct verity_keyring *kr, struct signed_manifest *sm,
                                   char **ret_signer, const char **ret_err)
 {
@@ -110,6 +259,8 @@ int signed_manifest_verify_signer(const struct verity_keyring *kr, struct signed
 		return bad(ret_err, "nothing to verify", -EINVAL);
 	/* Signature first: the parser only ever sees authenticated bytes. */
 	r = verity_cms_verify(kr, sm->text, sm->text_len, sm->sig, sm->sig_len, &signer);
+	if (r == 0)
+		r = check_sig_form(sm->sig, sm->sig_len);
 	if (r < 0)
 		return bad(ret_err, sig_message(manifest_sig_msgs, r), r);
 	r = manifest_parse(sm->text, sm->text_len, &m, ret_err);
@@ -117,6 +268,8 @@ int signed_manifest_verify_signer(const struct verity_keyring *kr, struct signed
 		return r;
 	hex_encode(m.root_hash, m.root_hash_size, hex);
 	r = verity_roothash_verify(kr, hex, sm->roothash_sig, sm->roothash_sig_len);
+	if (r == 0)
+		r = check_sig_form(sm->roothash_sig, sm->roothash_sig_len);
 	if (r < 0)
 		return bad(ret_err, sig_message(roothash_sig_msgs, r), r);
 	sm->m = m;
