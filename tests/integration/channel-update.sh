@@ -232,6 +232,22 @@ run --check "$URL/stable.channel"
 expect "after the back-off: a good answer" 0 "update available"
 check_eq "a good answer resets the failures" "$(state failures) $(state next_attempt)" "0 0"
 
+# --- the systemd units that run --channel
+mkdir -p "$T/units"
+sed "s|/usr/local/bin/rootfs-install|$BIN/rootfs-install|" "$TOP/installer/systemd/rootfs-update.service" \
+	>"$T/units/rootfs-update.service"
+cp "$TOP/installer/systemd/rootfs-update.timer" "$T/units/"
+check "systemd-analyze verify accepts the service and the timer" \
+	env SYSTEMD_LOG_LEVEL=info systemd-analyze verify "$T/units/rootfs-update.service" "$T/units/rootfs-update.timer"
+for k in OnBootSec OnUnitActiveSec RandomizedDelaySec; do
+	check "timer sets $k" grep -q "^$k=[1-9]" "$T/units/rootfs-update.timer"
+done
+check "service runs --channel" grep -q '^ExecStart=.*rootfs-install --channel ' "$T/units/rootfs-update.service"
+for c in 20 21 22; do
+	check "exit $c is a success for the unit and documented in --help" bash -c \
+		"grep -q '^SuccessExitStatus=.*\\b$c\\b' '$T/units/rootfs-update.service' && rootfs-install --help | grep -q '^  $c  '"
+done
+
 # --- usage and local trouble
 check_fails "usage: --check with a SOURCE" "take no SOURCE" rootfs-install --check "$URL/x" "$T/b.upd"
 check_fails "usage: --json without --check" "go with --check" rootfs-install --json "$T/b.upd"
