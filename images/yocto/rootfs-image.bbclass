@@ -17,9 +17,8 @@ ROOTFS_IMAGE_COMPATIBLE ??= "${MACHINE}"
 ROOTFS_IMAGE_VERSION ??= "${@d.getVar('DATETIME')[:12]}"
 ROOTFS_IMAGE_VERSION[vardepsexclude] = "DATETIME"
 ROOTFS_IMAGE_VERSION_STRING ??= "${DISTRO_VERSION}"
-# zstd for ext4 (squashfs and erofs are already compressed).
-ROOTFS_IMAGE_COMPRESS ??= "none"
-ROOTFS_IMAGE_COMPRESS:ext4 ??= "zstd"
+# auto: zstd for ext4, none for squashfs and erofs (already compressed).
+ROOTFS_IMAGE_COMPRESS ??= "auto"
 ROOTFS_IMAGE_EXTRA_ARGS ??= ""
 
 CONVERSIONTYPES:append = " rfsu"
@@ -32,7 +31,10 @@ rootfs_image_create() {
 		bbfatal "rootfs-image: set ROOTFS_IMAGE_KEY and ROOTFS_IMAGE_CERT"
 	fi
 	compress="${ROOTFS_IMAGE_COMPRESS}"
-	[ "$fstype" = ext4 ] && [ "$compress" = none ] && compress=zstd
+	if [ "$compress" = auto ]; then
+		compress=none
+		[ "$fstype" = ext4 ] && compress=zstd
+	fi
 	# SOURCE_DATE_EPOCH (reproducible builds) becomes build_time.
 	rootfs-image create \
 		--rootfs "${IMGDEPLOYDIR}/${IMAGE_NAME}${IMAGE_NAME_SUFFIX}.$fstype" \
