@@ -27,7 +27,7 @@
 #include <unistd.h>
 
 #define STATE_MAX 4096
-#define RELAY_CHUNK (256 * 1024)
+#define RELAY_CHUNK (1024 * 1024)
 
 /* One line into a message buffer; long names are cut, which is fine. */
 static void msgf(char *buf, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
