@@ -100,7 +100,7 @@ static void crypt_freep(struct crypt_device **cd) { if (*cd) crypt_free(*cd); }
 
 int init_verity_activate(const char *dev, const char *name, const struct manifest *m,
                          const uint8_t *roothash_sig, size_t roothash_sig_len, uint32_t flags,
-                         bool *ret_kernel_checked, const char **ret_detail)
+                         int *ret_sig_result, const char **ret_detail)
 {
 	_cleanup_(crypt_freep) struct crypt_device *cd = NULL;
 	struct crypt_params_verity p = {
@@ -115,7 +115,7 @@ int init_verity_activate(const char *dev, const char *name, const struct manifes
 		.hash_area_offset = m->verity.hash_offset,
 		.flags = CRYPT_VERITY_NO_HEADER,
 	};
-	bool kernel_checked = true;
+	int sig_result = -ENOKEY;
 	int r;
 
 	cs_last_error[0] = '\0';
@@ -133,24 +133,22 @@ int init_verity_activate(const char *dev, const char *name, const struct manifes
 		/* Debian's kernel trusts Debian's keys only: the signature was
 		 * already checked against the initramfs keyring, so the root hash
 		 * alone is as good as the kernel check, only done in userspace. */
+		sig_result = r;
 		if (r < 0) {
-			kernel_checked = false;
 			cs_last_error[0] = '\0';
 			r = crypt_activate_by_volume_key(cd, name, (const char *)m->root_hash,
 			                                 m->root_hash_size, flags);
 		}
-	} else if (r >= 0) {
-		kernel_checked = false;
+	} else if (r >= 0)
 		r = crypt_activate_by_volume_key(cd, name, (const char *)m->root_hash, m->root_hash_size, flags);
-	}
 	crypt_set_log_callback(NULL, NULL, NULL);
 	if (r < 0) {
 		if (ret_detail)
 			*ret_detail = cs_last_error;
 		return r;
 	}
-	if (ret_kernel_checked)
-		*ret_kernel_checked = kernel_checked;
+	if (ret_sig_result)
+		*ret_sig_result = sig_result;
 	return 0;
 }
 

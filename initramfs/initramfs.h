@@ -105,14 +105,16 @@ int init_watchdog_arm(uint32_t timeout_s);
 
 /* Verity activation of a slot partition (data and tree on dev) as
  * /dev/mapper/name with the signed parameters of m. Tries
- * crypt_activate_by_signed_key with roothash_sig first; when the kernel
- * refuses it (its keyrings do not hold the signer), activates by root
- * hash, which rootfs-init has checked against its own keyring, and sets
- * *ret_kernel_checked = false. ret_detail (may be NULL) gets libcryptsetup's
- * last error line (static buffer) on failure. */
+ * crypt_activate_by_signed_key with roothash_sig first; when that fails
+ * (a kernel whose keyrings do not hold the signer refuses it), activates
+ * by root hash, which rootfs-init has checked against its own keyring.
+ * *ret_sig_result (may be NULL) gets 0 when the kernel checked the
+ * signature, else the signed attempt's negative errno (-ENOKEY without a
+ * signature). ret_detail (may be NULL) gets libcryptsetup's last error
+ * line (static buffer) on failure. */
 int init_verity_activate(const char *dev, const char *name, const struct manifest *m,
                          const uint8_t *roothash_sig, size_t roothash_sig_len, uint32_t flags,
-                         bool *ret_kernel_checked, const char **ret_detail);
+                         int *ret_sig_result, const char **ret_detail);
 
 /* Makes dir the new root as switch_root(8) does: deletes the initramfs
  * contents (without crossing into other file systems), moves /proc /sys

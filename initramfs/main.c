@@ -340,7 +340,7 @@ static void open_slot(struct boot *b)
 	_cleanup_free_ char *modules = NULL;
 	char mapper[64], dm[80];
 	const char *detail = NULL, *failed = NULL;
-	bool kernel_checked = false;
+	int sig_result = 0;
 	size_t modules_len = 0;
 	uint64_t size;
 	int slot = b->cfg.slot == 'a' ? 0 : 1, r;
@@ -370,14 +370,14 @@ static void open_slot(struct boot *b)
 
 	snprintf(mapper, sizeof(mapper), "rootfs-%c", b->cfg.slot);
 	r = init_verity_activate(parts.slot[slot].device, mapper, &sm.m, sm.roothash_sig, sm.roothash_sig_len,
-	                         init_verity_flags(b->cfg.verity), &kernel_checked, &detail);
+	                         init_verity_flags(b->cfg.verity), &sig_result, &detail);
 	if (r < 0)
 		die(b, "dm-verity: %s", detail && detail[0] ? detail : strerror(-r));
-	if (kernel_checked)
+	if (sig_result == 0)
 		debug(b, "dm-verity: the kernel checked the root hash signature too");
 	else
-		debug(b, "dm-verity: the kernel does not trust the signing key; activated with the root hash "
-		         "verified by rootfs-init");
+		debug(b, "dm-verity: the kernel does not trust the signing key (%s); activated with the root "
+		         "hash verified by rootfs-init", strerror(-sig_result));
 
 	snprintf(dm, sizeof(dm), "/dev/mapper/%s", mapper);
 	if (mkdir(b->root, 0755) < 0 && errno != EEXIST)
@@ -425,8 +425,9 @@ static int boot_pid1(void)
 
 	open_slot(&b);
 
-	debug(&b, "verified and mounted in %llu ms; switching root to %s", (unsigned long long)ms_since(&b),
-	      b.cfg.init);
+	/* CLOCK_MONOTONIC counts from the kernel's start. */
+	debug(&b, "verified and mounted in %llu ms (%llu ms after the kernel started); switching root to %s",
+	      (unsigned long long)ms_since(&b), (unsigned long long)(now_ns() / 1000000), b.cfg.init);
 	r = init_switch_root(b.root, b.cfg.init);
 	die(&b, "switch_root to %s: %s", b.cfg.init, strerror(-r));
 }

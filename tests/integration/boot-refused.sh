@@ -2,8 +2,9 @@
 # Real kernel: slots rootfs-init must refuse before any dm-verity
 # activation, each with its own one-line reason, then power off (or reboot
 # by default): a footer whose signature does not verify, a signer under an
-# untrusted CA, a compatible mismatch, a version below the rollback floor,
-# an empty slot, and a partition that never appears.
+# untrusted CA, a compatible mismatch, a version below the rollback floor
+# (command line and ESP environment), an empty slot, and a partition that
+# never appears.
 . "$(dirname "$0")/../lib/common.sh"
 . "$TOP/tests/lib/qemu.sh"
 . "$TOP/tests/lib/testkeys.sh"
@@ -82,8 +83,17 @@ refused "untrusted CA" "$T/ca.log" \
 qemu_boot "$T/compat.log" "$T/initrd-other" "$APPEND rootfs.on_fail=poweroff rootfs.slot=a" "$T/good.img"
 refused "compatible mismatch" "$T/compat.log" "slot A: compatible '$COMPAT' does not match 'other-board'"
 
-qemu_boot "$T/floor.log" "$T/initrd" "$APPEND rootfs.on_fail=poweroff rootfs.slot=a rootfs.floor=2" "$T/good.img"
-refused "below the rollback floor" "$T/floor.log" 'slot A: version 1 is below the rollback floor 2'
+# The floor is the highest of its sources: 2 on the command line, 3 as
+# ROOTFS_FLOOR in the GRUB environment on the ESP (set with grub-editenv).
+cp --sparse=always "$T/good.img" "$T/floor.img"
+read -r esp_off _ < <(part_extent "$T/floor.img" esp)
+export MTOOLS_SKIP_CHECK=1
+check "ROOTFS_FLOOR=3 in the ESP's grubenv" eval '
+	mcopy -n -i "$T/floor.img@@$esp_off" ::/EFI/BOOT/grubenv "$T/grubenv" &&
+	grub-editenv "$T/grubenv" set ROOTFS_FLOOR=3 &&
+	mcopy -o -i "$T/floor.img@@$esp_off" "$T/grubenv" ::/EFI/BOOT/grubenv'
+qemu_boot "$T/floor.log" "$T/initrd" "$APPEND rootfs.on_fail=poweroff rootfs.slot=a rootfs.floor=2" "$T/floor.img"
+refused "below the rollback floor" "$T/floor.log" 'slot A: version 1 is below the rollback floor 3'
 
 qemu_boot "$T/empty.log" "$T/initrd" "$APPEND rootfs.on_fail=poweroff rootfs.slot=b" "$T/good.img"
 refused "empty slot B" "$T/empty.log" 'slot B: no footer: the slot holds no installed image'

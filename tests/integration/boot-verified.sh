@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Real kernel, real dm-verity: slots that verify boot into their own init,
-# on a root that is a read-only dm device (ext4, squashfs and erofs); a
+# on a root that is a read-only dm device (ext4, squashfs and erofs), with
+# the data partition and the watchdog when asked for; a
 # flipped byte in data the boot reads makes verity restart the guest
 # before anything of the slot runs.
 . "$(dirname "$0")/../lib/common.sh"
@@ -35,8 +36,8 @@ check "mkinitramfs (keyring dev CA, watchdog driver)" \
 # no_failures LOG: rootfs-init said nothing failed and no sanitizer spoke.
 no_failures() { ! grep -E 'rootfs-init: slot [AB?]:|ERROR: AddressSanitizer|runtime error' "$1"; }
 
-# --- slot A, ext4, with the watchdog armed
-qemu_boot "$T/a.log" "$T/initrd" "$APPEND rootfs.slot=a rootfs.watchdog=60" "$T/disk.img" \
+# --- slot A, ext4, with the watchdog armed and the data partition mounted
+qemu_boot "$T/a.log" "$T/initrd" "$APPEND rootfs.slot=a rootfs.watchdog=60 rootfs.data=/data" "$T/disk.img" \
 	-device i6300esb -watchdog-action poweroff
 sed 's/^/#   a: /' "$T/a.log" | grep -v '^#   a: *$' >&2
 check "A: its own init ran, version 1, root on a dm device, read-only" \
@@ -45,6 +46,8 @@ check "A: /proc/mounts shows / as ext4 on the dm device, ro" \
 	grep -qE '^ROOTFS-DEMO: mount: /dev/(mapper/[^ ]+|dm-[0-9]+) / ext4 ro[, ]' "$T/a.log"
 check "A: kernel keyring lacks the key, fell back to the userspace-verified root hash" \
 	grep -q 'the kernel does not trust the signing key' "$T/a.log"
+check "A: data partition mounted read-write, nosuid, nodev on /data" \
+	grep -qE '^ROOTFS-DEMO: data: /dev/vda[0-9]+ /data ext4 rw,nosuid,nodev[, ]' "$T/a.log"
 check "A: watchdog armed before switch_root" grep -q 'rootfs-init: watchdog armed for 60 s' "$T/a.log"
 check "A: no failure line" no_failures "$T/a.log"
 check_eq "A: guest powered off by the slot's init" "$(qemu_outcome "$T/a.log")" poweroff

@@ -8,7 +8,8 @@
 #                                reboot ends qemu too); returns qemu's status, 124 on timeout
 #   qemu_outcome LOG             poweroff | reboot | panic | timeout | unknown
 #
-# QEMU_TIMEOUT (seconds, default 120) bounds one boot; QEMU_MEM (default 512).
+# QEMU_TIMEOUT (seconds) bounds one boot, default 300: a loaded 2-core host
+# slows TCG down several times. QEMU_MEM (MiB) defaults to 512.
 
 qemu_kver() {
 	local v k
@@ -20,7 +21,7 @@ qemu_kver() {
 }
 
 QEMU_KVER=${QEMU_KVER:-$(qemu_kver || true)}
-QEMU_TIMEOUT=${QEMU_TIMEOUT:-120}
+QEMU_TIMEOUT=${QEMU_TIMEOUT:-300}
 QEMU_MEM=${QEMU_MEM:-512}
 
 qemu_boot() {
