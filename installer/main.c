@@ -300,6 +300,10 @@ int main(int argc, char **argv)
 	}
 	if (co.url && optind != argc)
 		return die_usage("--check and --channel take no SOURCE");
+	/* an installed update must be tried at the next boot, or the client
+	 * could not tell "waiting for the reboot" from "did not boot" */
+	if (co.do_install && o.no_activate)
+		return die_usage("--no-activate does not go with --channel");
 	if (!co.url && (json || co.state_file))
 		return die_usage("--json and --state go with --check or --channel");
 	if (!co.url && optind != argc - 1)

@@ -251,6 +251,8 @@ done
 # --- usage and local trouble
 check_fails "usage: --check with a SOURCE" "take no SOURCE" rootfs-install --check "$URL/x" "$T/b.upd"
 check_fails "usage: --json without --check" "go with --check" rootfs-install --json "$T/b.upd"
+check_fails "usage: --channel with --no-activate" "does not go with --channel" \
+	rootfs-install --channel "$URL/stable.channel" --no-activate
 printf 'garbage\n' >"$S"
 run --check "$URL/stable.channel"
 expect "damaged state file: refused, not reset" 10 "state file .*: state file line without '='"
