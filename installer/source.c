@@ -96,7 +96,7 @@ static size_t header_cb(char *line, size_t size, size_t n, void *userdata)
 		/* a new response (redirects come one after the other) */
 		s->resp_length = -1;
 		s->resp_range_start = -1;
-	} else if (sscanf(buf, "%*[Cc]ontent-%*[Ll]ength: %lld", &v) == 1 && v >= 0) {
+	} else if (strncasecmp(buf, "content-length:", 15) == 0 && sscanf(buf + 15, " %lld", &v) == 1 && v >= 0) {
 		s->resp_length = v;
 	} else if (strncasecmp(buf, "content-range:", 14) == 0 &&
 	           sscanf(buf + 14, " bytes %lld-", &v) == 1 && v >= 0) {
