@@ -196,7 +196,21 @@ static void test_uboot_power_cut(void **state)
 		/* the current copy is 1 - target, so the write goes to target */
 		make_redundant("cut.bin", &old, target ? 9 : 8, &old, target ? 8 : 9, &c);
 		path_of(path, sizeof path, "cut.bin");
+		/* the copy about to be written padded with 0xff, as mkenvimage
+		 * and flash pad: every byte differs from our zero padding, so
+		 * every one of the ENVSIZE+1 cuts gives another image */
 		before = read_all(path, &blen);
+		{
+			uint8_t *cp = before + off;
+			size_t end = 5;
+			uLong crc;
+			while (cp[end] || cp[end + 1])
+				end++;
+			memset(cp + end + 2, 0xff, ENVSIZE - end - 2);
+			crc = crc32(0L, cp + 5, ENVSIZE - 5);
+			cp[0] = (uint8_t)crc, cp[1] = (uint8_t)(crc >> 8), cp[2] = (uint8_t)(crc >> 16), cp[3] = (uint8_t)(crc >> 24);
+			write_bytes(path, before, blen);
+		}
 		assert_int_equal(ubootenv_write(&c, &neu, NULL), 0);
 		after = read_all(path, &alen);
 		assert_int_equal(blen, alen);
@@ -223,6 +237,7 @@ static void test_uboot_power_cut(void **state)
 			bootenv_clear(&r);
 		}
 		/* old until the last byte that differs is written, new after */
+		assert_int_equal(last_diff, ENVSIZE - 1);
 		assert_int_equal(n_old, last_diff + 1);
 		assert_int_equal(n_new, ENVSIZE - last_diff);
 		bootenv_clear(&old);
