@@ -87,6 +87,26 @@ head -c $((SIZE - 4096)) "$U" >"$T/corpus/trunc-payload"
 # mix and match: b7's signed head (another filesystem of the same size) on b's payload
 PO7=$((64 + $(hdr "$T/b7.upd" 16) + $(hdr "$T/b7.upd" 20) + $(hdr "$T/b7.upd" 24)))
 head -c "$PO7" "$T/b7.upd" >"$T/corpus/mixed"; tail -c +$((PO + 1)) "$U" >>"$T/corpus/mixed"
+# header fields edited with a valid CRC: sizes that disagree with the signed parts
+python3 - "$U" "$T/corpus" <<'EOF'
+import struct, sys, zlib
+src, out = sys.argv[1], sys.argv[2]
+data = open(src, 'rb').read()
+def edit(name, off, fmt, delta):
+    h = bytearray(data[:64])
+    v, = struct.unpack_from(fmt, h, off)
+    struct.pack_into(fmt, h, off, v + delta)
+    struct.pack_into('<I', h, 60, zlib.crc32(bytes(h[:60])))
+    open(out + '/' + name, 'wb').write(bytes(h) + data[64:])
+edit('header-payload-size-crc-ok', 40, '<Q', 4096)
+edit('header-manifest-size-crc-ok', 16, '<I', -1)
+edit('header-sig-size-crc-ok', 20, '<I', 1)
+EOF
+# a zstd image with a flipped byte inside its compressed payload
+ZMS=$(hdr "$T/bz.upd" 16) ZSS=$(hdr "$T/bz.upd" 20) ZRS=$(hdr "$T/bz.upd" 24)
+ZPO=$((64 + ZMS + ZSS + ZRS)) ZSIZE=$(stat -c %s "$T/bz.upd")
+U=$T/bz.upd flip "$T/corpus/zstd-payload" $((ZPO + (ZSIZE - ZPO) / 2))
+head -c $((ZSIZE - 10)) "$T/bz.upd" >"$T/corpus/zstd-truncated"
 for s in other-signing expired revoked email; do
 	rootfs-image create --rootfs "$T/b.fs" --key "$TK/$s.key" --cert "$TK/$s.pem" --compatible test-gw \
 		--version 6 -o "$T/corpus/signer-$s" >/dev/null 2>&1 || cp "$T/corpus/header-magic" "$T/corpus/signer-$s"
