@@ -516,12 +516,10 @@ static uint32_t jitter(void)
 static int server_failed(const char *state_path, struct channel_report *rep, uint64_t now, int exit_code,
                          int r, const char *why)
 {
-	char t[32];
 	int s;
 
 	channel_state_failed(&rep->state, now, jitter());
 	s = channel_state_save(state_path, &rep->state);
-	when(rep->state.next_attempt, t);
 	if (s < 0)
 		return done(rep, exit_code, "failure", r, "%s (and cannot save %s: %s)", why, state_path, strerror(-s));
 	return done(rep, exit_code, exit_code == CHANNEL_EXIT_STALE || exit_code == INSTALL_EXIT_BADSIG ||
