@@ -53,7 +53,7 @@ step_end() {
 	local secs=$(( $(date +%s) - step_start )) res=PASS
 	[ $step_failed = 0 ] || res=FAIL
 	say "   -> $res in ${secs}s, $step_boots boot(s): $1"
-	summary+=("$(printf '%-2s %-44s %-4s %5s %6ss' "$step_no" "$1" "$res" "$step_boots" "$secs")")
+	summary+=("$(printf '%-2s %-48s %-4s %5s %6ss' "$step_no" "$1" "$res" "$step_boots" "$secs")")
 }
 
 # ----------------------------------------------------------------- build
@@ -105,6 +105,9 @@ demo_prepare() {
 	expect "v1 (healthy) signed update" make_update 1 good
 	expect "v2 (healthy) signed update" make_update 2 good
 	expect "v3 (fails its health check) signed update" make_update 3 fail-health
+	expect "each slot image carries its own /boot/vmlinuz and /boot/initrd.img" \
+		eval 'for v in 1 2 3; do debugfs -R "stat /boot/vmlinuz" "$W/fs$v/rootfs.img" 2>&1 | grep -q "Size: [1-9]" &&
+			debugfs -R "stat /boot/initrd.img" "$W/fs$v/rootfs.img" 2>&1 | grep -q "Size: [1-9]" || exit 1; done'
 	expect "factory disk: v1 in slot A, GRUB on the ESP (rootfs-image disk)" \
 		rootfs-image disk -o "$DISK" --slot-a "$W/v1.upd" --slot-size "$DEMO_SLOT_SIZE" \
 		--bootloader grub --keyring "$W/keys/dev-ca.pem"
@@ -156,6 +159,10 @@ s = json.load(sys.stdin)
 def slot(x): return [o for o in s['slots'] if o['slot'].upper() == x][0]
 print($1)"
 }
+show_status() { # what rootfs-bootctl status says, indented
+	local line
+	rootfs-bootctl --disk "$DISK" status 2>&1 | sed "s|$W/||g" | while IFS= read -r line; do say "     | $line"; done
+}
 install_update() { # VERSION: rootfs-install into the inactive slot; prints its stderr
 	local src=$W/v$1.upd
 	[ "$DEMO_SOURCE" = https ] && src=https://localhost:$NGINX_OK/v$1.upd
@@ -192,9 +199,10 @@ step2() {
 	expect "v2 confirmed itself" gw_console_has 'ROOTFS-DEMO: marked good'
 	expect_eq "the guest powered off" "$GW_END" poweroff
 	expect_eq "status: B primary" "$(status_get "slot('B')['primary']")" True
-	expect_eq "status: B confirmed" "$(status_get "s['confirmed'] == 'B' or s['confirmed'] is True")" True
+	expect_eq "status: B confirmed" "$(status_get "slot('B')['confirmed']")" True
 	expect_eq "status: rollback floor" "$(status_get "s['floor']")" 2
 	expect_eq "grubenv: ROOTFS_GOOD" "$(env_get ROOTFS_GOOD)" B
+	show_status
 	step_end "v2 installed, tried, confirmed; floor 2"
 }
 
@@ -216,6 +224,7 @@ step3() {
 	expect_eq "status: A (v3) abandoned (bad)" "$(status_get "slot('A')['version'], slot('A')['bad']")" "3 True"
 	expect_eq "status: B primary and confirmed" "$(status_get "slot('B')['primary'], slot('B')['confirmed']")" "True True"
 	expect_eq "status: floor still 2" "$(status_get "s['floor']")" 2
+	show_status
 	step_end "v3 abandoned after 3 tries; back on B (v2)"
 }
 
@@ -240,6 +249,9 @@ f = open(sys.argv[1], "r+b"); o = int(sys.argv[2]); f.seek(o); b = f.read(1); f.
 		if ran 1 || ran 2 || ran 3; then outcome="fell back to slot $slot (v$ver)"; break; fi
 		expect "boot $n: slot B refused: dm-verity found the corrupted block, nothing of B ran" \
 			eval 'booted b && gw_console_has "verity: .*data block [0-9]+ is corrupted" && [ -z "$ver" ] && [ "$GW_END" = reset ]'
+		if [ $n -le 3 ]; then
+			expect_eq "boot $n: grubenv: one of B's attempts spent" "$(env_get B_LEFT)" $((3 - n))
+		fi
 		if [ "$before" = "$after" ]; then
 			outcome="no verified slot is left"
 			break
@@ -270,7 +282,7 @@ demo_summary() {
 	local row
 	say ""
 	say "== summary ($demo_boots boots, $(( $(date +%s) - demo_t0 ))s)"
-	say "$(printf '%-2s %-44s %-4s %5s %7s' '#' 'what happened' 'ok?' 'boots' 'time')"
+	say "$(printf '%-2s %-48s %-4s %5s %7s' '#' 'what happened' 'ok?' 'boots' 'time')"
 	for row in "${summary[@]}"; do say "$row"; done
 }
 
