@@ -344,6 +344,21 @@ static int cmd_slot_op(struct ctx *c, int argc, char **argv)
 
 	if (slot_args(c, argc, argv, !bad, &slot, &attempts))
 		return 1;
+	if (!bad) {
+		/* Pointing the bootloader at a slot that holds no image would
+		 * only burn attempts; a slot we cannot see (an environment
+		 * file without its disk) is the caller's business. */
+		uint64_t v;
+		switch (slot_version(c, slot, &v)) {
+		case VER_NONE:
+			return die("slot %c has no footer: there is nothing to boot in it", bootctl_slot_upper(slot));
+		case VER_DAMAGED:
+			return die("slot %c: its footer is damaged", bootctl_slot_upper(slot));
+		case VER_OK:
+		case VER_UNKNOWN:
+			break;
+		}
+	}
 	r = bad ? bootctl_mark_bad(c->env, slot)
 	        : primary ? bootctl_set_primary(c->env, slot, attempts) : bootctl_try(c->env, slot, attempts);
 	if (r < 0)

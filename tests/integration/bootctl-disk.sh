@@ -30,7 +30,7 @@ read -r b_off b_size < <(part "$D" 3)
 truncate -s "$esp_size" esp.img
 mkfs.vfat -F 16 -s 1 esp.img >/dev/null
 grub-editenv ge create
-grub-editenv ge set ORDER="A B" A_LEFT=3 B_LEFT=0 ROOTFS_GOOD=A ROOTFS_FLOOR=0
+grub-editenv ge set ORDER="A B" A_LEFT=3 B_LEFT=2 ROOTFS_GOOD=A ROOTFS_FLOOR=0
 mmd -i esp.img ::/EFI ::/EFI/BOOT && mcopy -i esp.img ge ::/EFI/BOOT/grubenv
 dd if=esp.img of="$D" bs=512 seek=$((esp_off / 512)) conv=notrunc,sparse status=none
 
@@ -42,15 +42,15 @@ check_eq "status: empty slots have no footer" "$(json "$D" "s['slots'][0]['foote
 check "status (text) names the ESP's grubenv" bash -c "rootfs-bootctl --disk $D status | grep -q '^environment: grubenv /EFI/BOOT/grubenv in $D$'"
 
 cp --sparse=always "$D" before.img
-check "set-next B" rootfs-bootctl --disk "$D" set-next B --attempts 2
+check_fails "set-next of an empty slot is refused" 'slot B has no footer' rootfs-bootctl --disk "$D" set-next B
+check "refused: the disk image is unchanged" cmp before.img "$D"
+check "mark-bad B" rootfs-bootctl --disk "$D" mark-bad B
 grubenv "$D" | sort > got.txt
-printf '%s\n' 'A_LEFT=3' 'B_LEFT=2' 'ORDER=B A' 'ROOTFS_FLOOR=0' 'ROOTFS_GOOD=A' | sort > want.txt
+printf '%s\n' 'A_LEFT=3' 'B_LEFT=0' 'ORDER=A B' 'ROOTFS_FLOOR=0' 'ROOTFS_GOOD=A' | sort > want.txt
 check "mtools + grub-editenv read back what we wrote" cmp got.txt want.txt
 sectors=$(cmp -l before.img "$D" | awk '{print int(($1 - 1) / 512)}' | sort -u | wc -l)
 check_eq "the in-place write changed exactly one 512-byte sector" "$sectors" 1
 check_eq "the disk image keeps its size" "$(stat -c %s "$D")" "$(stat -c %s before.img)"
-check "mark-bad B" rootfs-bootctl --disk "$D" mark-bad B
-check_eq "grub-editenv sees B_LEFT=0" "$(grubenv "$D" | grep ^B_LEFT=)" "B_LEFT=0"
 check_fails "mark-good: the confirmed slot has no footer" 'slot A has no footer' rootfs-bootctl --disk "$D" mark-good
 
 # labels from the configuration file
@@ -86,6 +86,8 @@ check_eq "status: slot A's version from its footer, B empty" \
 echo 'console=ttyS0 rootfs.slot=b panic=5' > cmdline.b
 check_fails "mark-good of a booted slot without a footer" 'slot B has no footer' \
 	rootfs-bootctl --disk "$G" --cmdline cmdline.b mark-good
+check "set-next A (it has a footer)" rootfs-bootctl --disk "$G" set-next A --attempts 2
+check_eq "set-next A: grub-editenv agrees" "$(grubenv "$G" | grep ^A_LEFT=)" "A_LEFT=2"
 check "mark-good confirms A" rootfs-bootctl --disk "$G" mark-good
 check_eq "the floor is now A's version" "$(grubenv "$G" | grep ^ROOTFS_FLOOR=)" "ROOTFS_FLOOR=5"
 check_eq "status agrees" "$(json "$G" "s['floor'], s['slots'][0]['attempts'], s['order'][0]")" "5 3 A"
