@@ -19,6 +19,7 @@ mkupd a a 5 && mkupd b b 6 && mkupd b7 a 7 && mkupd old a 4 && mkupd big big 8 &
 		--compatible other-gw --version 6 -o "$T/other.upd" >/dev/null ||
 	{ not_ok "rootfs-image create"; finish; }
 check "rootfs-image disk" rootfs-image disk -o "$D" --slot-a "$T/a.upd" --slot-size 40M --keyring "$TK/keyring"
+for n in 1 2 3; do part "$D" "$n"; done # cached here, in the main shell
 cp --sparse=always "$D" "$T/pristine.img"
 A0=$(slot_sha "$D" 2)
 check_eq "fresh disk boots A" "$(envvar "$D" ROOTFS_GOOD)" A

@@ -26,6 +26,7 @@ install() { timeout 60 rootfs-install --config "$T/inst.conf" --disk "$D" --prog
 mkfs a 16M && mkfs b 40M || { not_ok "mkfs"; finish; }
 mkupd a a 1 && mkupd b b 2 || { not_ok "rootfs-image create"; finish; }
 check "rootfs-image disk" rootfs-image disk -o "$D" --slot-a "$T/a.upd" --slot-size 48M --keyring "$TK/keyring"
+for n in 1 2 3; do part "$D" "$n"; done # cached here, in the main shell
 A0=$(slot_sha "$D" 2)
 cp "$T/b.upd" "$W/b.upd"
 { cat "$T/b.upd"; head -c 5000 /dev/zero; } >"$W/longer.upd"

@@ -15,6 +15,7 @@ D=$T/disk.img
 mkfs a 16M && mkfs big 256M || { not_ok "mkfs"; finish; }
 mkupd a a 1 && mkupd big big 2 || { not_ok "rootfs-image create"; finish; }
 check "rootfs-image disk" rootfs-image disk -o "$D" --slot-a "$T/a.upd" --slot-size 272M --keyring "$TK/keyring"
+for n in 1 2 3; do part "$D" "$n"; done # cached here, in the main shell
 A0=$(slot_sha "$D" 2)
 
 # boots_a: what the boot script picks is A: the first slot of ORDER with

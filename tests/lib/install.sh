@@ -15,17 +15,21 @@ mkupd() {
 }
 # field UPDATE KEY: a manifest value from rootfs-image info --json
 field() { rootfs-image info "$1" --json | python3 -c "import json,sys; print(json.load(sys.stdin)['$2'])"; }
-# part DISK N -> "offset size" in bytes (sgdisk)
+# part DISK N: sets P_OFF and P_SIZE to partition N's extent in bytes
+# (sgdisk; cached, a disk's layout does not change under the tests)
+declare -A _part_cache
 part() {
-	sgdisk -i "$2" "$1" | awk '/First sector/ {f=$3} /Last sector/ {l=$3} END {print f*512, (l-f+1)*512}'
+	[ -n "${_part_cache[$1:$2]:-}" ] ||
+		_part_cache[$1:$2]=$(sgdisk -i "$2" "$1" | awk '/First sector/ {f=$3} /Last sector/ {l=$3} END {print f*512, (l-f+1)*512}')
+	read -r P_OFF P_SIZE <<<"${_part_cache[$1:$2]}"
 }
 slot_sha() { # DISK N
-	local o s; read -r o s < <(part "$1" "$2")
-	dd if="$1" bs=1M iflag=skip_bytes,count_bytes skip="$o" count="$s" status=none | sha256sum | cut -c1-64
+	part "$1" "$2"
+	dd if="$1" bs=1M iflag=skip_bytes,count_bytes skip="$P_OFF" count="$P_SIZE" status=none | sha256sum | cut -c1-64
 }
 grubenv() { # DISK: the grubenv as grub-editenv lists it
-	local o s; read -r o s < <(part "$1" 1)
-	mcopy -o -i "$1@@$o" ::/EFI/BOOT/grubenv "$T/grubenv.out" && grub-editenv "$T/grubenv.out" list
+	part "$1" 1
+	mcopy -o -i "$1@@$P_OFF" ::/EFI/BOOT/grubenv "$T/grubenv.out" && grub-editenv "$T/grubenv.out" list
 }
 envvar() { grubenv "$1" | sed -n "s/^$2=//p"; }
 # status DISK PYEXPR: evaluates PYEXPR over `rootfs-bootctl status --json` as s
@@ -54,9 +58,9 @@ EOF
 # against UPDATE's signed root hash (checked with the keyring first);
 # leaves the slot's bytes in $T/slot.img
 verify_slot() {
-	local o s info rh salt blocks hoff
-	read -r o s < <(part "$1" "$2")
-	dd if="$1" of="$T/slot.img" bs=1M iflag=skip_bytes,count_bytes skip="$o" count="$s" status=none &&
+	local info rh salt blocks hoff
+	part "$1" "$2"
+	dd if="$1" of="$T/slot.img" bs=1M iflag=skip_bytes,count_bytes skip="$P_OFF" count="$P_SIZE" status=none &&
 	info=$(rootfs-image info "$3" --keyring "$TK/keyring" --json | python3 -c "
 import json,sys; m=json.load(sys.stdin)
 print(m['verity_root_hash'], m['verity_salt'], m['verity_data_blocks'], (m['payload_size'] + 4095) // 4096 * 4096)") &&
