@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 
 #define WHY(s) (ret_why ? (void)(*ret_why = (s)) : (void)0)
 
@@ -198,11 +199,36 @@ out:
 
 enum op { OP_TRY, OP_INVALIDATE, OP_GOOD, OP_BAD, OP_PRIMARY };
 
+/* The lock that serializes read-modify-write cycles (the installer's
+ * invalidate against a mark-good at boot, say). U-Boot: fw_setenv's own
+ * lock file, so we also wait for it. GRUB: a lock file of ours; not the
+ * disk or the file itself, which callers may hold locks on (the installer
+ * flocks a disk image), and a second flock from the same process would
+ * wait for ever. Returns an fd, -1 when there is nowhere to lock (no
+ * /var/lock in an initramfs), or a negative errno. */
+static int lock_env(const struct bootctl *b)
+{
+	_cleanup_close_ int fd = -1;
+
+	fd = open(b->loc == LOC_UBOOT ? BOOTCTL_UBOOT_LOCK : BOOTCTL_GRUB_LOCK, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return errno == ENOENT || errno == EROFS || errno == EACCES ? -1 : -errno;
+	if (flock(fd, LOCK_EX) < 0)
+		return -errno;
+	return TAKE_FD(fd);
+}
+
 static int apply(struct bootctl *b, enum op op, int slot, unsigned attempts, uint64_t version)
 {
+	_cleanup_close_ int lock = -1;
 	struct bootctl_state s;
 	int r;
 
+	lock = lock_env(b);
+	if (lock < -1) {
+		b->why = "cannot lock the environment";
+		return lock;
+	}
 	r = bootctl_load(b, &s);
 	if (r < 0)
 		return r;

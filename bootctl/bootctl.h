@@ -291,7 +291,12 @@ int bootctl_load(struct bootctl *b, struct bootctl_state *ret);
  * atomic write. -ESTALE when nothing was loaded. */
 int bootctl_store(struct bootctl *b, const struct bootctl_state *s);
 
-/* load + bootctl_state_X + store, for the installer and the tool. */
+/* load + bootctl_state_X + store, for the installer and the tool, under
+ * an exclusive flock on BOOTCTL_UBOOT_LOCK (shared with fw_setenv) or
+ * BOOTCTL_GRUB_LOCK, so two read-modify-write cycles never interleave.
+ * (Skipped when /var/lock does not exist.) */
+#define BOOTCTL_UBOOT_LOCK "/var/lock/fw_printenv.lock"
+#define BOOTCTL_GRUB_LOCK "/var/lock/rootfs-bootctl.lock"
 int bootctl_try(struct bootctl *b, int slot, unsigned attempts);
 int bootctl_invalidate(struct bootctl *b, int slot);
 int bootctl_mark_good(struct bootctl *b, int booted, unsigned attempts, uint64_t version);

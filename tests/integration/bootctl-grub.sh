@@ -29,6 +29,10 @@ check "set-primary A" bctl set-primary A
 check_eq "ORDER is A B" "$(grub-editenv "$ge" list | grep ^ORDER=)" "ORDER=A B"
 check "status --json" bash -c "rootfs-bootctl --grubenv $ge status --json | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d[\"backend\"]==\"grub\" and d[\"order\"]==[\"A\",\"B\"] and d[\"slots\"][1][\"bad\"]'"
 
+# a change waits for a concurrent one (the lock rootfs-install also takes
+# through the library)
+check "set-next waits for a concurrent writer's lock" waits_for_lock /var/lock/rootfs-bootctl.lock rootfs-bootctl --grubenv "$ge" set-next A
+
 # all content stays in the first sector (in-place writers change one sector)
 check "content within the first 512 bytes" bash -c "tail -c 512 $ge | tr -d '#' | wc -c | grep -qx 0"
 

@@ -48,6 +48,9 @@ for kind in red single; do
 		bash -c "rootfs-bootctl --fw-env-config $cfg status | grep -q '^slot B: .*attempts left 2,'"
 done
 
+# changes wait for fw_setenv's lock (fw_setenv itself takes it too)
+check "set-next waits for fw_setenv's lock" waits_for_lock /var/lock/fw_printenv.lock bctl red.config set-next A
+
 # --- mark-good needs a booted slot and its version ---
 echo 'console=ttyS0 panic=5' > cmdline.none
 echo 'console=ttyS0 rootfs.slot=b panic=5' > cmdline.b

@@ -40,4 +40,15 @@ check_fails() {
 # check_eq NAME A B
 check_eq() { if [ "$2" = "$3" ]; then ok "$1"; else not_ok "$1: '$2' != '$3'"; fi; }
 
+# waits_for_lock LOCKPATH CMD...: CMD, started while another process holds
+# an exclusive flock on LOCKPATH for 1.5 s, succeeds and takes at least 1 s.
+waits_for_lock() {
+	local l=$1 t0; shift
+	flock "$l" sleep 1.5 & sleep 0.3
+	t0=$(date +%s%N)
+	"$@" >/dev/null || return 1
+	wait
+	[ $(( ($(date +%s%N) - t0) / 1000000 )) -ge 1000 ]
+}
+
 finish() { exit $_failed; }
