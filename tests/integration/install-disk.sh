@@ -149,6 +149,12 @@ check "activated later with rootfs-bootctl" rootfs-bootctl --disk "$D" set-next 
 check_eq "then B is tried" "$(envvar "$D" ORDER)" "B A"
 json_ok() { install --progress=json "$1" | tail -1 | grep -q '"outcome":"success"'; }
 check "json progress ends with a success line" json_ok "$T/b.upd"
+# on a terminal (script(1) gives it one) the default is a bar with percent, MB/s and ETA
+bar_ok() {
+	script -qec "rootfs-install --config '$T/inst.conf' --disk '$D' '$T/b.upd'" /dev/null >"$T/bar.out" &&
+	grep -q '100% \[#*\] *[0-9.]* MB/s  ETA 0:00' "$T/bar.out"
+}
+check "progress bar on a terminal" bar_ok
 check_eq "slot A still unchanged" "$(slot_sha "$D" 2)" "$A0"
 
 # --- a downgrade when both the configuration and the option allow it
