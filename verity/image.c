@@ -164,8 +164,25 @@ static int check_versions(const uint8_t *der, size_t len)
 	/* id-data content, no attribute certificates or other CRLs: v1 */
 	if (v != 1)
 		return -EBADMSG;
-	if ((r = der_next(&p, sd_end, V_ASN1_SET, V_ASN1_UNIVERSAL, true, &e)) < 0 ||
-	    (r = der_next(&p, sd_end, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL, true, &e)) < 0)
+	/* digestAlgorithms: SHA-2 only (OpenSSL 3.0's CMS_verify also leaks
+	 * on an unknown one, so it never gets to see one) */
+	if (der_next(&p, sd_end, V_ASN1_SET, V_ASN1_UNIVERSAL, false, &set_end) < 0)
+		return -EBADMSG;
+	while (p < set_end) {
+		const unsigned char *alg_end, *oid = NULL;
+		ASN1_OBJECT *obj;
+		int nid;
+		if (der_next(&p, set_end, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL, false, &alg_end) < 0)
+			return -EBADMSG;
+		oid = p;
+		obj = d2i_ASN1_OBJECT(NULL, &oid, alg_end - p);
+		nid = obj ? OBJ_obj2nid(obj) : NID_undef;
+		ASN1_OBJECT_free(obj);
+		if (nid != NID_sha256 && nid != NID_sha384 && nid != NID_sha512)
+			return -EBADMSG;
+		p = alg_end;
+	}
+	if (der_next(&p, sd_end, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL, true, &e) < 0)
 		return -EBADMSG;
 	if (der_peek(p, sd_end, 0, V_ASN1_CONTEXT_SPECIFIC) &&
 	    der_next(&p, sd_end, 0, V_ASN1_CONTEXT_SPECIFIC, true, &e) < 0)
@@ -258,18 +275,18 @@ int signed_manifest_verify_signer(const struct verity_keyring *kr, struct signed
 	if (!kr || !sm->text || !sm->sig || !sm->roothash_sig)
 		return bad(ret_err, "nothing to verify", -EINVAL);
 	/* Signature first: the parser only ever sees authenticated bytes. */
-	r = verity_cms_verify(kr, sm->text, sm->text_len, sm->sig, sm->sig_len, &signer);
+	r = check_sig_form(sm->sig, sm->sig_len);
 	if (r == 0)
-		r = check_sig_form(sm->sig, sm->sig_len);
+		r = verity_cms_verify(kr, sm->text, sm->text_len, sm->sig, sm->sig_len, &signer);
 	if (r < 0)
 		return bad(ret_err, sig_message(manifest_sig_msgs, r), r);
 	r = manifest_parse(sm->text, sm->text_len, &m, ret_err);
 	if (r < 0)
 		return r;
 	hex_encode(m.root_hash, m.root_hash_size, hex);
-	r = verity_roothash_verify(kr, hex, sm->roothash_sig, sm->roothash_sig_len);
+	r = check_sig_form(sm->roothash_sig, sm->roothash_sig_len);
 	if (r == 0)
-		r = check_sig_form(sm->roothash_sig, sm->roothash_sig_len);
+		r = verity_roothash_verify(kr, hex, sm->roothash_sig, sm->roothash_sig_len);
 	if (r < 0)
 		return bad(ret_err, sig_message(roothash_sig_msgs, r), r);
 	sm->m = m;
