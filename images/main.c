@@ -146,7 +146,7 @@ static void print_manifest(const struct signed_manifest *sm, bool json, const ch
 		size_t len;
 		if (manifest_format(m, &text, &len) == 0)
 			fwrite(text, 1, len, stdout);
-		printf("signature=%s", sig_state);
+		printf("signature: %s", sig_state);
 		if (signer)
 			printf(" (signer %s)", signer);
 		putchar('\n');

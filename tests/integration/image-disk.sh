@@ -66,6 +66,10 @@ check "disk, slot A only, custom labels, --bootloader none" rootfs-image disk -o
 	--slot-size 4M --data-size 4M --esp-size 8M --labels boot,sysA,sysB,userdata --bootloader none
 check_eq "custom labels" "$(sgdisk -p "$T/d2.img" | awk '/^ +[0-9]/ {print $7}' | tr '\n' ' ')" "boot sysA sysB userdata "
 check "no GRUB with --bootloader none" bash -c "! mdir -i '$T/d2.img@@1048576' ::/EFI/BOOT | grep -q BOOTX64"
+check "grub.cfg found next to the tool (bootctl/grub/grub.cfg)" rootfs-image disk -o "$T/d4.img" --slot-a "$T/b.rfsu" \
+	--slot-size 4M --data-size 4M --esp-size 8M
+mcopy -i "$T/d4.img@@1048576" ::/EFI/BOOT/grub.cfg "$T/tree.out"
+check "the source tree's grub.cfg was installed" cmp "$TOP/bootctl/grub/grub.cfg" "$T/tree.out"
 mkdir -p "$T/share" && echo "# share grub.cfg" >"$T/share/grub.cfg"
 check "grub.cfg found through ROOTFS_SHARE" env ROOTFS_SHARE="$T/share" rootfs-image disk -o "$T/d3.img" --slot-a "$T/b.rfsu" \
 	--slot-size 4M --data-size 4M --esp-size 8M

@@ -46,7 +46,7 @@ check_eq "same manifest for the same input" "$(rootfs-image info "$T/r1.rfsu")" 
 check "info: keyring directory holds" rootfs-image info "$T/sq.rfsu" --keyring "$TK/keyring"
 check "info: dev CA file holds" rootfs-image info "$T/ext4.rfsu" --keyring "$TK/dev-ca.pem"
 check "info: with the CRLs it still holds" rootfs-image info "$T/ext4.rfsu" --keyring "$TK/keyring" --crl "$TK/crls"
-check "info names the signer" bash -c "rootfs-image info '$T/sq.rfsu' --keyring '$TK/keyring' | grep -q '^signature=valid (signer .*development signing)'"
+check "info names the signer" bash -c "rootfs-image info '$T/sq.rfsu' --keyring '$TK/keyring' | grep -q '^signature: valid (signer .*development signing)'"
 check_eq "info --json: signature valid" "$(rootfs-image info --json "$T/sq.rfsu" --keyring "$TK/keyring" | python3 -c 'import json,sys; print(json.load(sys.stdin)["signature"])')" valid
 check_eq "info --json: same fields as the manifest" "$(rootfs-image info --json "$T/sq.rfsu" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["compatible"], d["version"], d["verity_data_blocks"])')" "acme-gw-1 3 $(field "$T/sq.rfsu" verity_data_blocks)"
 for f in sq ext4 erofs; do
