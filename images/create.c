@@ -320,9 +320,14 @@ int image_create(const struct image_create_opts *o, struct image_create_result *
 		if (r < 0)
 			return fail(ret_err, "no ext4, squashfs or erofs filesystem found in the image (use --fstype)", r);
 	} else if (strcmp(o->fstype, "ext4") == 0 || strcmp(o->fstype, "squashfs") == 0 ||
-		   strcmp(o->fstype, "erofs") == 0)
+		   strcmp(o->fstype, "erofs") == 0) {
+		char seen[16];
+		/* An explicit type covers what blkid cannot name (ext2/ext3 for the
+		 * ext4 driver), never a different filesystem it does recognise. */
+		if (image_detect_fstype(o->rootfs, seen) == 0 && strcmp(seen, o->fstype) != 0)
+			return fail(ret_err, "--fstype does not match the filesystem found in the image", -EINVAL);
 		strcpy(res.fstype, o->fstype);
-	else
+	} else
 		return fail(ret_err, "--fstype must be auto, ext4, squashfs or erofs", -EINVAL);
 
 	r = u64_align(res.fs_size, DATA_BLOCK, &payload_size);

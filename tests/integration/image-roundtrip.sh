@@ -115,6 +115,8 @@ check_fails "create: missing rootfs" "cannot open the filesystem image" \
 head -c 8192 /dev/urandom >"$T/random.img"
 check_fails "create: not a filesystem" "no ext4, squashfs or erofs filesystem" \
 	rootfs-image create --rootfs "$T/random.img" "${sign[@]}" --compatible x --version 1 -o "$T/x.rfsu"
+check_fails "create: --fstype contradicts the image" "--fstype does not match the filesystem" \
+	rootfs-image create --rootfs "$T/fs.sqfs" "${sign[@]}" --fstype ext4 --compatible x --version 1 -o "$T/x.rfsu"
 check_fails "create: bad key" "cannot load the signing key" \
 	rootfs-image create --rootfs "$T/fs.sqfs" --key "$T/random.img" --cert "$TK/dev-signing.pem" --compatible x --version 1 -o "$T/x.rfsu"
 check_fails "create: key and certificate do not match" "cannot load the signing key" \
