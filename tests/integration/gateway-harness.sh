@@ -73,7 +73,7 @@ check_eq "a hang ends as timeout" "$GW_END" timeout
 
 # The i6300esb watchdog resets a guest that armed it and then hangs
 # (direct kernel boot: OVMF and GRUB never arm it).
-kver=$(basename /boot/vmlinuz-* | sed 's/^vmlinuz-//' | sort -V | tail -1)
+kver=$(ls /boot/vmlinuz-* | sed 's|^/boot/vmlinuz-||' | sort -V | tail -1)
 r=$T/wdroot
 mkdir -p "$r/bin" "$r/dev" "$r/proc" "$r/sys" "$r/mod"
 cp /bin/busybox "$r/bin/"

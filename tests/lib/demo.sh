@@ -18,7 +18,7 @@ source "$TOP/tests/lib/gateway.sh"
 
 DEMO_TAP=${DEMO_TAP:-0}
 DEMO_COMPAT=rootfs-demo-gw
-DEMO_SLOT_SIZE=64M
+DEMO_SLOT_SIZE=128M
 DEMO_DIR=${DEMO_DIR:-}
 W= DISK= DEMO_SOURCE=
 demo_boots=0
@@ -76,7 +76,7 @@ EOF
 	chmod 0755 "$o/usr/bin/rootfs-bootctl"
 }
 
-# rootfs VERSION MODE: demo rootfs VERSION with its own kernel and
+# make_update VERSION MODE: demo rootfs VERSION with its own kernel and
 # initramfs, as a signed update $W/vVERSION.upd.
 make_update() {
 	local v=$1 mode=$2
@@ -89,7 +89,12 @@ make_update() {
 demo_prepare() {
 	local t0=$(date +%s)
 	if [ -n "$DEMO_DIR" ]; then W=$DEMO_DIR; else W=$T; fi
-	rm -rf "$W" && mkdir -p "$W/logs" || return 1
+	# Only a directory this demo made (or an empty one) is wiped.
+	if [ -d "$W" ] && [ ! -e "$W/.rootfs-demo" ] && [ -n "$(ls -A "$W")" ]; then
+		say "demo: $W exists and is not a demo directory; not touching it"
+		return 1
+	fi
+	rm -rf "$W" && mkdir -p "$W/logs" && touch "$W/.rootfs-demo" || return 1
 	W=$(cd "$W" && pwd)
 	DISK=$W/gateway.img
 	KVER=$(basename "$(ls /boot/vmlinuz-* | sort -V | tail -1)" | sed 's/^vmlinuz-//')
@@ -126,6 +131,7 @@ EOF
 		DEMO_SOURCE=https
 	fi
 	say "   updates come from: $DEMO_SOURCE"
+	[ "$(id -u)" != 0 ] || expect "root: updates are served over HTTPS by a local nginx" test "$DEMO_SOURCE" = https
 	step_end "prepared in $(( $(date +%s) - t0 ))s"
 	[ $step_failed = 0 ]
 }
@@ -253,13 +259,18 @@ f = open(sys.argv[1], "r+b"); o = int(sys.argv[2]); f.seek(o); b = f.read(1); f.
 			expect_eq "boot $n: grubenv: one of B's attempts spent" "$(env_get B_LEFT)" $((3 - n))
 		fi
 		if [ "$before" = "$after" ]; then
+			expect "boot $n: GRUB said it boots the last confirmed slot with no attempts left, nothing spent" \
+				gw_console_has 'rootfs-update: no slot has attempts left, booting the last confirmed slot'
 			outcome="no verified slot is left"
 			break
 		fi
 	done
 	expect "the device is left with no verified slot: A (v3) abandoned, B refused by dm-verity" \
 		eval '[ "$outcome" = "no verified slot is left" ] && [ "$(env_get A_LEFT) $(env_get B_LEFT)" = "0 0" ]'
-	say "   the gateway says: $outcome (every boot shows the dm-verity error on its console)"
+	say "   the gateway's last boot said:"
+	grep -E 'rootfs-update: |verity: .*corrupted|\] reboot: ' "$GW_LOG" | sed 's/^\[ *[0-9.]*\] //' |
+		while IFS= read -r line; do say "     | $line"; done
+	say "   => $outcome: A (v3) never confirms, B (v2) fails dm-verity"
 	step_end "B refused by dm-verity; $outcome"
 }
 
