@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <libcryptsetup.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "common/macro.h"
@@ -255,6 +256,18 @@ int init_manifest_check(const struct manifest *m, const char *compatible, uint64
 	    strcmp(m->fstype, "erofs") != 0)
 		return -EPROTONOSUPPORT;
 	return 0;
+}
+
+int init_partition_node(const char *disk, unsigned partno, char *buf, size_t size)
+{
+	size_t n = strlen(disk);
+	bool digit = n > 0 && disk[n - 1] >= '0' && disk[n - 1] <= '9';
+	int w;
+
+	if (n == 0 || partno == 0)
+		return -EINVAL;
+	w = snprintf(buf, size, "%s%s%u", disk, digit ? "p" : "", partno);
+	return w < 0 || (size_t)w >= size ? -ENAMETOOLONG : 0;
 }
 
 uint32_t init_verity_flags(enum init_verity_mode mode)

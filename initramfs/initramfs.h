@@ -76,6 +76,12 @@ char init_slot_name(const struct init_config *c);
  * floor, -EPROTONOSUPPORT for an fstype other than ext4, squashfs, erofs. */
 int init_manifest_check(const struct manifest *m, const char *compatible, uint64_t floor);
 
+/* The kernel's node name of partition partno of disk: "/dev/vda" 2 ->
+ * "/dev/vda2", "/dev/mmcblk0" 2 -> "/dev/mmcblk0p2" (a 'p' when the disk
+ * name ends in a digit). -EINVAL for an empty disk or partno 0,
+ * -ENAMETOOLONG when it does not fit size. */
+int init_partition_node(const char *disk, unsigned partno, char *buf, size_t size);
+
 /* libcryptsetup activation flags for a mode (always read-only). */
 uint32_t init_verity_flags(enum init_verity_mode mode);
 

@@ -164,16 +164,6 @@ static void open_console(void)
 		close(fd);
 }
 
-/* "/dev/vda" + 2 = "/dev/vda2", "/dev/mmcblk0" + 2 = "/dev/mmcblk0p2". */
-static int partition_node(const char *disk, unsigned partno, char *buf, size_t size)
-{
-	size_t n = strlen(disk);
-	bool digit = n > 0 && disk[n - 1] >= '0' && disk[n - 1] <= '9';
-	int w = snprintf(buf, size, "%s%s%u", disk, digit ? "p" : "", partno);
-
-	return w < 0 || (size_t)w >= size ? -ENAMETOOLONG : 0;
-}
-
 static int find_parts(const struct boot *b, const struct bootctl_config *bc, struct bootctl_parts *ret)
 {
 	struct bootctl_parts parts;
@@ -197,7 +187,7 @@ static int find_parts(const struct boot *b, const struct bootctl_config *bc, str
 
 		if (!p->found)
 			continue;
-		r = partition_node(b->cfg.disk, p->partno, p->device, sizeof(p->device));
+		r = init_partition_node(b->cfg.disk, p->partno, p->device, sizeof(p->device));
 		if (r < 0)
 			return r;
 		if (stat(p->device, &st) < 0 || !S_ISBLK(st.st_mode))

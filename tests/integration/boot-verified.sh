@@ -55,11 +55,12 @@ ms=$(sed -n 's/.*rootfs-init: verified and mounted in \([0-9]*\) ms.*/\1/p' "$T/
 check "A: start to switch_root measured (${ms:-?} ms)" test -n "$ms"
 echo "# rootfs-init start to switch_root: ${ms:-?} ms (TCG guest)" >&2
 
-# --- slot B, squashfs
-qemu_boot "$T/b.log" "$T/initrd" "$APPEND rootfs.slot=b" "$T/disk.img"
+# --- slot B, squashfs, looked up on the disk named on the command line
+qemu_boot "$T/b.log" "$T/initrd" "$APPEND rootfs.slot=b rootfs.disk=/dev/vda" "$T/disk.img"
 check "B: version 2 booted from squashfs on dm-verity, read-only" \
 	eval 'grep -qE "^ROOTFS-DEMO: version 2 booted, root=/dev/(mapper/[^ ]+|dm-[0-9]+) ro$" "$T/b.log" &&
 	      grep -qE "^ROOTFS-DEMO: mount: /dev/(mapper/[^ ]+|dm-[0-9]+) / squashfs ro[, ]" "$T/b.log"'
+check "B: found as partition 3 of rootfs.disk=/dev/vda" grep -q 'rootfs-init: rootfs_b is /dev/vda3' "$T/b.log"
 check "B: no failure line" no_failures "$T/b.log"
 
 # --- slot B of the other disk, erofs

@@ -212,6 +212,23 @@ static void test_verity_flags(void **state)
 	                 CRYPT_ACTIVATE_READONLY | CRYPT_ACTIVATE_IGNORE_CORRUPTION);
 }
 
+static void test_partition_node(void **state)
+{
+	char buf[32];
+
+	assert_int_equal(init_partition_node("/dev/vda", 2, buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "/dev/vda2");
+	assert_int_equal(init_partition_node("/dev/mmcblk0", 3, buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "/dev/mmcblk0p3");
+	assert_int_equal(init_partition_node("/dev/nvme0n1", 12, buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "/dev/nvme0n1p12");
+	assert_int_equal(init_partition_node("/dev/vda", 0, buf, sizeof(buf)), -EINVAL);
+	assert_int_equal(init_partition_node("", 1, buf, sizeof(buf)), -EINVAL);
+	/* "/dev/vda2" needs 10 bytes with the NUL. */
+	assert_int_equal(init_partition_node("/dev/vda", 2, buf, 9), -ENAMETOOLONG);
+	assert_int_equal(init_partition_node("/dev/vda", 2, buf, 10), 0);
+}
+
 struct collected { char paths[8][INIT_PATH_MAX]; int n; int fail_at; };
 
 static int collect(const char *path, void *userdata)
@@ -262,6 +279,7 @@ int main(void)
 		cmocka_unit_test(test_manifest_check),
 		cmocka_unit_test(test_verity_flags),
 		cmocka_unit_test(test_modules_foreach),
+		cmocka_unit_test(test_partition_node),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
