@@ -87,6 +87,8 @@ int footer_erase(int fd, uint64_t slot_offset, uint64_t slot_size)
 int footer_write(int fd, uint64_t slot_offset, uint64_t slot_size, const struct signed_manifest *sm)
 {
 	uint8_t hdr[FOOTER_HEADER_BLOCK] = { 0 };
+	struct slot_layout layout;
+	struct manifest m;
 	uint64_t pos, off;
 	int r;
 
@@ -96,6 +98,12 @@ int footer_write(int fd, uint64_t slot_offset, uint64_t slot_size, const struct 
 		return -EINVAL;
 	if (sm->text_len + sm->sig_len + sm->roothash_sig_len > FOOTER_MAX_CONTENT)
 		return -ENOSPC;
+	/* Never describe a slot the filesystem and tree do not fit in. */
+	if (manifest_parse(sm->text, sm->text_len, &m, NULL) < 0)
+		return -EINVAL;
+	r = slot_layout_compute(&m, slot_size, &layout);
+	if (r < 0)
+		return r;
 	r = footer_pos(slot_offset, slot_size, &pos);
 	if (r < 0)
 		return r;

@@ -286,8 +286,9 @@ int update_read_head(int fd, const struct verity_keyring *kr, struct update_head
 int footer_read(int fd, uint64_t slot_offset, uint64_t slot_size, struct signed_manifest *ret);
 /* Erases the header block, writes the content, fdatasync, then the header
  * block, fdatasync. -ENOSPC when the signed part exceeds the footer's 124
- * KiB of content or the slot is smaller than the footer, -EINVAL for
- * empty or oversized parts. */
+ * KiB of content or the manifest's data + tree + footer do not fit the
+ * slot (slot_layout_compute), -EINVAL for empty or oversized parts or a
+ * manifest that does not parse. */
 int footer_write(int fd, uint64_t slot_offset, uint64_t slot_size, const struct signed_manifest *sm);
 /* Zeroes the footer header block (and fdatasync's) so the slot no longer
  * describes itself. */

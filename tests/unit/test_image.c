@@ -312,6 +312,14 @@ static void test_verify_needs_keyring(void **state)
 
 #define SLOT (2u << 20)
 
+static uint64_t a_tree_size(void)
+{
+	struct manifest m;
+
+	sample_manifest(&m, 1);
+	return m.tree_size;
+}
+
 static int slot_file(void)
 {
 	char path[] = "/tmp/test_image.XXXXXX";
@@ -457,9 +465,14 @@ static void test_footer_nospace(void **state)
 	a.sig_len = 0;
 	assert_int_equal(footer_write(fd, 0, SLOT, &a), -EINVAL);
 	a.sig_len = 100;
-	/* a footer in a slot of exactly the footer size */
-	assert_int_equal(footer_write(fd, 0, VERITY_FOOTER_SIZE, &a), 0);
-	assert_int_equal(footer_read(fd, 0, VERITY_FOOTER_SIZE, &out), 0);
+	/* data + tree + footer exactly fill the slot; 4096 less is refused */
+	uint64_t exact = 64 * 4096 + a_tree_size() + VERITY_FOOTER_SIZE;
+	assert_int_equal(footer_write(fd, 0, exact - 4096, &a), -ENOSPC);
+	assert_int_equal(footer_write(fd, 0, exact, &a), 0);
+	assert_int_equal(footer_read(fd, 0, exact, &out), 0);
+	/* a manifest that does not parse is not written */
+	a.text[0] = 'F';
+	assert_int_equal(footer_write(fd, 0, SLOT, &a), -EINVAL);
 }
 
 int main(void)
