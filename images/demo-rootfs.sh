@@ -50,7 +50,11 @@ case $mode in good|fail-health) ;; *) die "--init-mode must be good or fail-heal
 [ -z "$initrd" ] || [ -f "$initrd" ] || die "--initrd $initrd is not a file"
 [ -z "$overlay" ] || [ -d "$overlay" ] || die "--overlay $overlay is not a directory"
 busybox=/bin/busybox
-file -L "$busybox" 2>/dev/null | grep -q 'statically linked' || die "$busybox is not busybox-static"
+# The slot has no libraries for it: busybox must be the static build.
+case $([ -x "$busybox" ] && LC_ALL=C ldd "$busybox" 2>&1) in
+*'not a dynamic executable'*) ;;
+*) die "$busybox is not busybox-static" ;;
+esac
 
 mkdir -p "$out"
 tree=$out/tree img=$out/rootfs.img

@@ -97,22 +97,25 @@ static int read_small(const char *path, size_t max, char **ret, size_t *ret_len)
 	return 0;
 }
 
-/* Configuration: defaults, init.conf, the built-in floor, then the kernel
- * command line (cmdline may be NULL: /proc/cmdline). */
-static int load_config(struct boot *b, const char *cmdline, const char **ret_what, const char **ret_err)
+/* Configuration: defaults, init.conf (conf_path; NULL: INIT_CONF_FILE,
+ * which may be absent), the built-in floor, then the kernel command line
+ * (cmdline may be NULL: /proc/cmdline). */
+static int load_config(struct boot *b, const char *conf_path, const char *cmdline, const char **ret_what,
+                       const char **ret_err)
 {
 	_cleanup_free_ char *conf = NULL, *floor = NULL, *proc = NULL;
+	const char *cp = conf_path ? conf_path : INIT_CONF_FILE;
 	size_t conf_len = 0;
 	int r;
 
 	init_config_default(&b->cfg);
-	r = read_small(INIT_CONF_FILE, 65536, &conf, &conf_len);
+	r = read_small(cp, 65536, &conf, &conf_len);
 	if (r >= 0) {
 		r = init_config_parse_conf(&b->cfg, conf, conf_len, ret_err);
 		if (r < 0)
-			return *ret_what = INIT_CONF_FILE, r;
-	} else if (r != -ENOENT)
-		return *ret_what = INIT_CONF_FILE, *ret_err = NULL, r;
+			return *ret_what = cp, r;
+	} else if (r != -ENOENT || conf_path)
+		return *ret_what = cp, *ret_err = NULL, r;
 
 	r = read_small(INIT_FLOOR_FILE, 64, &floor, NULL);
 	if (r >= 0) {
@@ -138,7 +141,7 @@ static int load_config(struct boot *b, const char *cmdline, const char **ret_wha
 static void load_config_or_die(struct boot *b)
 {
 	const char *what = NULL, *err = NULL;
-	int r = load_config(b, NULL, &what, &err);
+	int r = load_config(b, NULL, NULL, &what, &err);
 
 	if (r < 0)
 		die(b, "%s: %s", what, err ? err : strerror(-r));
@@ -439,20 +442,25 @@ static int cmd_mount(int argc, char **argv)
 	return 0;
 }
 
-/* Prints the configuration rootfs-init would use (init.conf, built-in
- * floor, then CMDLINE or /proc/cmdline): for checking a boot entry. */
+/* Prints the configuration rootfs-init would use (init.conf or --conf
+ * FILE, built-in floor, then CMDLINE or /proc/cmdline): for checking a
+ * boot entry, and for mkinitramfs to check an init.conf. */
 static int cmd_config(int argc, char **argv)
 {
 	static const char *const verity[] = { "restart", "panic", "ignore" };
 	struct boot b = { 0 };
-	const char *what = NULL, *err = NULL;
+	const char *what = NULL, *err = NULL, *conf = NULL;
 	int r;
 
-	if (argc > 2) {
-		fprintf(stderr, "%s: usage: %s config [CMDLINE]\n", prog, prog);
+	if (argc >= 3 && strcmp(argv[1], "--conf") == 0) {
+		conf = argv[2];
+		argc -= 2, argv += 2;
+	}
+	if (argc > 2 || (argc == 2 && strncmp(argv[1], "--", 2) == 0)) {
+		fprintf(stderr, "%s: usage: %s config [--conf FILE] [CMDLINE]\n", prog, prog);
 		return 2;
 	}
-	r = load_config(&b, argc == 2 ? argv[1] : NULL, &what, &err);
+	r = load_config(&b, conf, argc == 2 ? argv[1] : NULL, &what, &err);
 	if (r < 0) {
 		fprintf(stderr, "%s: %s: %s\n", prog, what, err ? err : strerror(-r));
 		return 1;
@@ -472,9 +480,9 @@ static const struct subcommand {
 	int (*fn)(int argc, char **argv);
 	const char *usage;
 } subcommands[] = {
-	{ "mount", cmd_mount, "DIR       verify the slot of the kernel command line, mount it on DIR" },
-	{ "config", cmd_config, "[CMDLINE] print the configuration a boot would use" },
-	{ "help", cmd_help, "          this text (as PID 1, rootfs-init boots)" },
+	{ "mount", cmd_mount, "DIR  verify the slot of the kernel command line, mount it on DIR" },
+	{ "config", cmd_config, "[--conf FILE] [CMDLINE] print the configuration a boot would use" },
+	{ "help", cmd_help, "  this text (as PID 1, rootfs-init boots)" },
 };
 
 static int cmd_help(int argc, char **argv)

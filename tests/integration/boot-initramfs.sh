@@ -43,6 +43,13 @@ check "keyring directory: its CA certificates concatenated, sorted" eval '
 	gzip -t "$T/i3" && mkdir -p "$T/y" && (cd "$T/y" && gzip -dc "$T/i3" | cpio -id --quiet 2>/dev/null) &&
 	cat "$TK/keyring/dev-ca.pem" "$TK/keyring/release-ca.pem" | cmp - "$T/y/etc/rootfs/keyring.pem" &&
 	test ! -e "$T/y/etc/rootfs/compatible"'
+printf '# site settings\ndata=/data\nwatchdog=30\n' >"$T/init.conf"
+printf 'data=relative\n' >"$T/bad.conf"
+check "--conf: init.conf checked and carried" eval '$MK -o "$T/i5" "${common[@]}" --conf "$T/init.conf" &&
+	zstd -dc "$T/i5" | (mkdir -p "$T/c" && cd "$T/c" && cpio -id --quiet etc/rootfs/init.conf 2>/dev/null) &&
+	cmp "$T/init.conf" "$T/c/etc/rootfs/init.conf"'
+check_fails "--conf: a bad init.conf is refused at build time" \
+	"^mkinitramfs: $T/bad.conf: rootfs.data= must be an absolute mount point" $MK -o "$T/z" "${common[@]}" --conf "$T/bad.conf"
 check "--compress none is a plain cpio" eval '$MK -o "$T/i4" "${common[@]}" --compress none --modules dm-verity &&
 	cpio -it --quiet <"$T/i4" 2>/dev/null | grep -qx init'
 
@@ -88,6 +95,11 @@ check "rootfs-init config: the effective configuration" eval '
 	rootfs-init config "quiet rootfs.slot=B rootfs.floor=3 rootfs.verity=panic rootfs.data=/data" >"$T/cfg" &&
 	grep -qx slot=b "$T/cfg" && grep -qx floor=3 "$T/cfg" && grep -qx verity=panic "$T/cfg" &&
 	grep -qx data=/data "$T/cfg" && grep -qx keyring=/etc/rootfs/keyring.pem "$T/cfg" && grep -qx timeout=10 "$T/cfg"'
+check "rootfs-init config --conf: init.conf first, the command line overrides" eval '
+	rootfs-init config --conf "$T/init.conf" "rootfs.slot=a rootfs.watchdog=5" >"$T/cfg2" &&
+	grep -qx data=/data "$T/cfg2" && grep -qx watchdog=5 "$T/cfg2"'
+check_fails "rootfs-init config --conf: missing file" "^rootfs-init: $T/nope.conf: No such file or directory\$" \
+	rootfs-init config --conf "$T/nope.conf" ""
 check_fails "rootfs-init config: bad slot" '^rootfs-init: kernel command line: rootfs.slot= must be a or b$' \
 	rootfs-init config "rootfs.slot=c"
 check_fails "rootfs-init config: unknown key" 'unknown rootfs parameter' rootfs-init config "rootfs.sloot=a"
