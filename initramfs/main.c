@@ -163,8 +163,11 @@ static void open_console(void)
 	for (int i = 0; i < 3; i++)
 		if (fd != i)
 			dup2(fd, i);
+	/* The streams must survive the execv of the slot's init. */
 	if (fd > 2)
 		close(fd);
+	else
+		(void)fcntl(fd, F_SETFD, 0);
 }
 
 static int find_parts(const struct boot *b, const struct bootctl_config *bc, struct bootctl_parts *ret)
