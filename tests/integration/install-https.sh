@@ -56,6 +56,16 @@ refuse "HTTP 404" "HTTP status 404" install --tls-ca "$NGINX_CA" "$OK/missing.up
 refuse "server promises more than the manifest" "server announces [0-9]+ bytes, the signed manifest promises" \
 	install --tls-ca "$NGINX_CA" "$OK/longer.upd"
 refuse "connection refused" "onnect" install --tls-ca "$NGINX_CA" "https://localhost:1/b.upd"
+# a server that accepts the connection and never answers: the connect
+# timeout (1 s here, no retries) ends it
+sed -e 's/^connect_timeout = .*/connect_timeout = 1/' -e 's/^retries = .*/retries = 0/' "$T/inst.conf" >"$T/fast.conf"
+python3 -c "import socket,time; s=socket.socket(); s.bind(('127.0.0.1',0)); s.listen(4)
+print(s.getsockname()[1], flush=True); time.sleep(120)" >"$T/mute.port" &
+MUTE_PID=$!
+for _ in $(seq 50); do [ -s "$T/mute.port" ] && break; sleep 0.1; done
+refuse "server that never answers" "timeout" timeout 60 rootfs-install --config "$T/fast.conf" --disk "$D" \
+	--progress=none --tls-ca "$NGINX_CA" "https://localhost:$(cat "$T/mute.port")/b.upd"
+kill "$MUTE_PID"; wait "$MUTE_PID" 2>/dev/null
 check_fails "plain http refused without --allow-http" "plain http is not allowed" \
 	install "http://127.0.0.1:$NGINX_HTTP/b.upd"
 check_eq "plain http: exit 2" "$CHECK_RC" 2
