@@ -250,6 +250,21 @@ static int produce_plain(struct producer *p)
 
 static void zstd_freep(ZSTD_DCtx **z) { ZSTD_freeDCtx(*z); }
 
+/* Next piece of compressed input, never past stored_size. */
+static int refill(struct producer *p, uint8_t *in, size_t in_cap, uint64_t *in_left, ZSTD_inBuffer *ib)
+{
+	ssize_t n = pull(p->read_fn, p->read_ud, in, *in_left < in_cap ? (size_t)*in_left : in_cap);
+
+	if (n < 0)
+		return (int)n;
+	if (n == 0)
+		return -EPROTO;
+	*in_left -= (uint64_t)n;
+	ib->size = (size_t)n;
+	ib->pos = 0;
+	return 0;
+}
+
 static int produce_zstd(struct producer *p)
 {
 	_cleanup_(zstd_freep) ZSTD_DCtx *z = NULL;
@@ -276,19 +291,14 @@ static int produce_zstd(struct producer *p)
 		report(p, written);
 		while (ob.pos < ob.size) {
 			if (ib.pos == ib.size) {
-				ssize_t n;
+				int r;
 				if (in_left == 0)
 					/* all input used, output short: the frames do not
 					 * decompress to what the manifest promises */
 					return -EBADMSG;
-				n = pull(p->read_fn, p->read_ud, in, in_left < in_cap ? (size_t)in_left : in_cap);
-				if (n < 0)
-					return (int)n;
-				if (n == 0)
-					return -EPROTO;
-				in_left -= (uint64_t)n;
-				ib.size = (size_t)n;
-				ib.pos = 0;
+				r = refill(p, in, in_cap, &in_left, &ib);
+				if (r < 0)
+					return r;
 			}
 			zr = ZSTD_decompressStream(z, &ob, &ib);
 			if (ZSTD_isError(zr))
@@ -305,14 +315,9 @@ static int produce_zstd(struct producer *p)
 		ZSTD_outBuffer ob = { .dst = &extra, .size = 1, .pos = 0 };
 
 		if (ib.pos == ib.size && in_left > 0) {
-			ssize_t n = pull(p->read_fn, p->read_ud, in, in_left < in_cap ? (size_t)in_left : in_cap);
-			if (n < 0)
-				return (int)n;
-			if (n == 0)
-				return -EPROTO;
-			in_left -= (uint64_t)n;
-			ib.size = (size_t)n;
-			ib.pos = 0;
+			int r = refill(p, in, in_cap, &in_left, &ib);
+			if (r < 0)
+				return r;
 		}
 		if (ib.pos == ib.size && zr == 0)
 			break;
