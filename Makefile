@@ -101,7 +101,7 @@ bench: all
 
 demo: deps-if-root
 	@$(MAKE) --no-print-directory all
-	bash tests/lib/demo.sh
+	@B=$(B) bash tests/lib/demo.sh
 
 DEBS := build-essential pkg-config libcryptsetup-dev cryptsetup-bin libblkid-dev \
         libssl-dev openssl libcurl4-openssl-dev libcmocka-dev libzstd-dev zstd zlib1g-dev \
