@@ -246,6 +246,18 @@ static int run_channel(const struct install_config *c, const struct bootctl_conf
 	return rep->exit_code;
 }
 
+/* A configuration that cannot be read is a failed install too: syslog it
+ * (the log file may be what the configuration failed to name). */
+static int config_failure(struct install_config *c, const char *msg)
+{
+	install_config_clear(c);
+	fprintf(stderr, "rootfs-install: %s\n", msg);
+	openlog("rootfs-install", LOG_PID, LOG_DAEMON);
+	syslog(LOG_ERR, "install not started: %s", msg);
+	closelog();
+	return INSTALL_EXIT_CONFIG;
+}
+
 int main(int argc, char **argv)
 {
 	struct install_config cfg;
@@ -314,16 +326,14 @@ int main(int argc, char **argv)
 
 	/* The default file may be absent (everything then comes from options). */
 	r = install_config_load(&cfg, ov.config ? ov.config : INSTALL_DEFAULT_CONFIG, msg);
-	if (r < 0 && !(r == -ENOENT && !ov.config)) {
-		fprintf(stderr, "rootfs-install: %s\n", msg);
-		return INSTALL_EXIT_CONFIG;
-	}
+	if (r < 0 && !(r == -ENOENT && !ov.config))
+		return config_failure(&cfg, msg);
 	if (r == 0 || ov.config) {
 		r = bootctl_config_load(ov.config ? ov.config : INSTALL_DEFAULT_CONFIG, &bc, &ie);
 		if (r < 0) {
-			fprintf(stderr, "rootfs-install: %s: %s\n", ov.config ? ov.config : INSTALL_DEFAULT_CONFIG,
-			        ie.msg[0] ? ie.msg : strerror(-r));
-			return INSTALL_EXIT_CONFIG;
+			snprintf(msg, sizeof(msg), "%s: %s", ov.config ? ov.config : INSTALL_DEFAULT_CONFIG,
+			         ie.msg[0] ? ie.msg : strerror(-r));
+			return config_failure(&cfg, msg);
 		}
 	}
 	if (apply(&cfg, &ov) < 0) {
@@ -331,8 +341,7 @@ int main(int argc, char **argv)
 		return INSTALL_EXIT_FAILURE;
 	}
 	if (!!cfg.tls.cert != !!cfg.tls.key) {
-		fputs("rootfs-install: a TLS client certificate needs its key and the other way round\n", stderr);
-		return INSTALL_EXIT_CONFIG;
+		return config_failure(&cfg, "a TLS client certificate needs its key and the other way round");
 	}
 
 	if (prog.mode == PROGRESS_AUTO)
