@@ -130,7 +130,7 @@ static ssize_t fd_read(void *userdata, void *buf, size_t len)
 /* One slot, as the installer does it: head checked, footer erased, then
  * slot_write streams, verifies and writes the footer last. */
 static int write_slot(const char *update, const struct verity_keyring *kr, int disk, uint64_t off,
-                      uint64_t size, bool is_a, uint64_t *ret_version, const char **ret_err)
+                      uint64_t size, const struct manifest *slot_a, struct manifest *ret, const char **ret_err)
 {
 	_cleanup_(signed_manifest_clear) struct signed_manifest sm = { 0 };
 	_cleanup_close_ int fd = -1;
@@ -138,6 +138,7 @@ static int write_slot(const char *update, const struct verity_keyring *kr, int d
 	struct slot_target t = { .fd = disk, .offset = off, .size = size };
 	struct update_header h;
 	struct fd_reader rd;
+	bool is_a = !slot_a;
 	int r;
 
 	fd = open(update, O_RDONLY | O_CLOEXEC);
@@ -146,6 +147,11 @@ static int write_slot(const char *update, const struct verity_keyring *kr, int d
 	r = update_read_head(fd, kr, &h, &sm, ret_err);
 	if (r < 0)
 		return r;
+	/* One device, one product; and B below A's floor could never boot. */
+	if (slot_a && strcmp(slot_a->compatible, sm.m.compatible) != 0)
+		return fail(ret_err, "slot B update is for another product (compatible) than slot A", -EINVAL);
+	if (slot_a && sm.m.version < slot_a->version)
+		return fail(ret_err, "slot B update is older than slot A (below the anti-downgrade floor)", -EINVAL);
 	r = slot_layout_compute(&sm.m, size, &layout);
 	if (r < 0)
 		return fail(ret_err, is_a ? "slot A update does not fit in --slot-size"
@@ -159,7 +165,7 @@ static int write_slot(const char *update, const struct verity_keyring *kr, int d
 		return fail(ret_err, r == -EBADMSG || r == -EPROTO
 			    ? (is_a ? "slot A payload does not match its manifest" : "slot B payload does not match its manifest")
 			    : (is_a ? "cannot write slot A" : "cannot write slot B"), r);
-	*ret_version = sm.m.version;
+	*ret = sm.m;
 	return 0;
 }
 
@@ -242,7 +248,8 @@ int image_disk(const struct image_disk_opts *o, const char **ret_err)
 	_cleanup_free_ char *tmp = NULL, *esp = NULL, *dcopy = NULL;
 	_cleanup_close_ int disk = -1, dfd = -1;
 	struct image_disk_layout l;
-	uint64_t version_a = 0, version_b = 0, sec;
+	struct manifest ma, mb;
+	uint64_t sec;
 	bool renamed = false;
 	int r;
 
@@ -290,13 +297,13 @@ int image_disk(const struct image_disk_opts *o, const char **ret_err)
 		goto out;
 	}
 
-	r = write_slot(o->slot_a, o->kr, disk, l.slot_a_offset, l.slot_b_offset - l.slot_a_offset, true,
-		       &version_a, ret_err);
+	r = write_slot(o->slot_a, o->kr, disk, l.slot_a_offset, l.slot_b_offset - l.slot_a_offset, NULL,
+		       &ma, ret_err);
 	if (r < 0)
 		goto out;
 	if (o->slot_b) {
-		r = write_slot(o->slot_b, o->kr, disk, l.slot_b_offset, l.data_offset - l.slot_b_offset, false,
-			       &version_b, ret_err);
+		r = write_slot(o->slot_b, o->kr, disk, l.slot_b_offset, l.data_offset - l.slot_b_offset, &ma,
+			       &mb, ret_err);
 		if (r < 0)
 			goto out;
 	}
@@ -308,7 +315,7 @@ int image_disk(const struct image_disk_opts *o, const char **ret_err)
 		goto out;
 	}
 
-	r = make_esp(o, work, l.slot_a_offset - l.esp_offset, version_a, ret_err);
+	r = make_esp(o, work, l.slot_a_offset - l.esp_offset, ma.version, ret_err);
 	if (r < 0)
 		goto out;
 	if (asprintf(&esp, "%s/esp.img", work) < 0) {

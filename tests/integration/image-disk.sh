@@ -88,6 +88,12 @@ check_fails "untrusted signer with --keyring" "manifest signature: not signed by
 	rootfs-image disk -o "$T/bad.img" --slot-a "$T/a.rfsu" --slot-size 8M --grub-cfg "$T/grub.cfg" --keyring "$TK/other-ca.pem"
 check_fails "missing grub.cfg" "cannot|no grub.cfg|mcopy" \
 	rootfs-image disk -o "$T/bad.img" --slot-a "$T/a.rfsu" --slot-size 8M --grub-cfg "$T/nope.cfg"
+rootfs-image create --rootfs "$T/b.sqfs" --key "$TK/dev-signing.key" --cert "$TK/dev-signing.pem" --compatible other-gw \
+	--version 9 -o "$T/other.rfsu" >/dev/null
+check_fails "slot B for another product" "slot B update is for another product" \
+	rootfs-image disk -o "$T/bad.img" --slot-a "$T/a.rfsu" --slot-b "$T/other.rfsu" --slot-size 8M --grub-cfg "$T/grub.cfg"
+check_fails "slot B older than slot A" "slot B update is older than slot A" \
+	rootfs-image disk -o "$T/bad.img" --slot-a "$T/b.rfsu" --slot-b "$T/a.rfsu" --slot-size 8M --grub-cfg "$T/grub.cfg"
 check_fails "bad labels" "--labels needs four" rootfs-image disk -o "$T/bad.img" --slot-a "$T/a.rfsu" --labels a,b
 check_fails "bad size" "bad --slot-size" rootfs-image disk -o "$T/bad.img" --slot-a "$T/a.rfsu" --slot-size 12Q
 check "no disk or temp file left after failures" bash -c "! ls '$T'/bad.img* 2>/dev/null | grep -q ."
