@@ -72,17 +72,6 @@ refused() {
 	check_eq "$name: guest ${outcome}" "$(qemu_outcome "$log")" "$outcome"
 }
 
-qemu_boot "$T/sig.log" "$T/initrd" "$APPEND rootfs.on_fail=poweroff rootfs.slot=a" "$T/tampered.img"
-refused "tampered footer" "$T/sig.log" \
-	'slot A: signature does not verify: manifest signature: does not match the signed data'
-
-qemu_boot "$T/ca.log" "$T/initrd" "$APPEND rootfs.on_fail=poweroff rootfs.slot=a" "$T/other.img"
-refused "untrusted CA" "$T/ca.log" \
-	'slot A: signature does not verify: manifest signature: not signed by a trusted CA'
-
-qemu_boot "$T/compat.log" "$T/initrd-other" "$APPEND rootfs.on_fail=poweroff rootfs.slot=a" "$T/good.img"
-refused "compatible mismatch" "$T/compat.log" "slot A: compatible '$COMPAT' does not match 'other-board'"
-
 # The floor is the highest of its sources: 2 on the command line, 3 as
 # ROOTFS_FLOOR in the GRUB environment on the ESP (set with grub-editenv).
 cp --sparse=always "$T/good.img" "$T/floor.img"
@@ -92,18 +81,31 @@ check "ROOTFS_FLOOR=3 in the ESP's grubenv" eval '
 	mcopy -n -i "$T/floor.img@@$esp_off" ::/EFI/BOOT/grubenv "$T/grubenv" &&
 	grub-editenv "$T/grubenv" set ROOTFS_FLOOR=3 &&
 	mcopy -o -i "$T/floor.img@@$esp_off" "$T/grubenv" ::/EFI/BOOT/grubenv'
-qemu_boot "$T/floor.log" "$T/initrd" "$APPEND rootfs.on_fail=poweroff rootfs.slot=a rootfs.floor=2" "$T/floor.img"
-refused "below the rollback floor" "$T/floor.log" 'slot A: version 1 is below the rollback floor 3'
 
-qemu_boot "$T/empty.log" "$T/initrd" "$APPEND rootfs.on_fail=poweroff rootfs.slot=b" "$T/good.img"
-refused "empty slot B" "$T/empty.log" 'slot B: no footer: the slot holds no installed image'
-
+# Two boots at a time (TCG runs a guest on one core); no two at once share
+# a disk image, since qemu locks it.
+A="$APPEND rootfs.on_fail=poweroff"
+qemu_boot "$T/sig.log" "$T/initrd" "$A rootfs.slot=a" "$T/tampered.img" &
+qemu_boot "$T/ca.log" "$T/initrd" "$A rootfs.slot=a" "$T/other.img" &
+wait
+qemu_boot "$T/compat.log" "$T/initrd-other" "$A rootfs.slot=a" "$T/good.img" &
+qemu_boot "$T/floor.log" "$T/initrd" "$A rootfs.slot=a rootfs.floor=2" "$T/floor.img" &
+wait
+qemu_boot "$T/empty.log" "$T/initrd" "$A rootfs.slot=b" "$T/good.img" &
 # No disk at all, default on_fail: refused after the 2 s timeout, then a
 # reboot (qemu -no-reboot exits), not a hang.
-start=$(date +%s)
-qemu_boot "$T/missing.log" "$T/initrd" "$APPEND rootfs.slot=a rootfs.timeout=2"
+qemu_boot "$T/missing.log" "$T/initrd" "$APPEND rootfs.slot=a rootfs.timeout=2" &
+wait
+
+refused "tampered footer" "$T/sig.log" \
+	'slot A: signature does not verify: manifest signature: does not match the signed data'
+refused "untrusted CA" "$T/ca.log" \
+	'slot A: signature does not verify: manifest signature: not signed by a trusted CA'
+refused "compatible mismatch" "$T/compat.log" "slot A: compatible '$COMPAT' does not match 'other-board'"
+refused "below the rollback floor" "$T/floor.log" 'slot A: version 1 is below the rollback floor 3'
+refused "empty slot B" "$T/empty.log" 'slot B: no footer: the slot holds no installed image'
 refused "missing partition" "$T/missing.log" 'slot A: partition rootfs_a did not appear within 2 s' reboot
-check "missing partition: the boot ended by itself ($(( $(date +%s) - start )) s)" \
+check "missing partition: the boot ended by itself, no qemu timeout" \
 	test "$(qemu_outcome "$T/missing.log")" != timeout
 
 finish
