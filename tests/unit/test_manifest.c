@@ -39,10 +39,11 @@ static const char *const all_keys[] = {
 
 static char buf[2 * MANIFEST_MAX_SIZE];
 
-/* base with the line of `key` replaced by `line` ("" drops it). */
-static const char *with(const char *key, const char *line)
+/* text with the line of `key` replaced by `line` ("" drops it), in buf. */
+static const char *with_in(const char *text, const char *key, const char *line)
 {
-	const char *p = base;
+	static char src[sizeof buf];
+	const char *p = strcpy(src, text);
 	size_t kl = strlen(key);
 
 	buf[0] = 0;
@@ -55,6 +56,11 @@ static const char *with(const char *key, const char *line)
 		p = nl + 1;
 	}
 	return buf;
+}
+
+static const char *with(const char *key, const char *line)
+{
+	return with_in(base, key, line);
 }
 
 static int parse(const char *text, const char **err)
@@ -243,6 +249,23 @@ static void test_root_hash_length(void **state)
 			"verity_root_hash length does not match verity_hash");
 }
 
+static void test_sha512(void **state)
+{
+	char t[sizeof base + 256];
+	struct manifest m;
+	const char *err = NULL;
+
+	/* 64 digests per 4096-byte block: 4 level-0 blocks and a root block */
+	snprintf(t, sizeof t, "%s", with("verity_hash", "verity_hash=sha512\n"));
+	snprintf(t, sizeof t, "%s", with_in(t, "verity_root_hash",
+		 "verity_root_hash=ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100"
+		 "ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100\n"));
+	snprintf(t, sizeof t, "%s", with_in(t, "verity_tree_size", "verity_tree_size=20480\n"));
+	assert_int_equal(manifest_parse(t, strlen(t), &m, &err), 0);
+	assert_int_equal(m.root_hash_size, 64);
+	assert_true(m.tree_size == 20480);
+}
+
 static void test_bad_block_size(void **state)
 {
 	assert_rejected(with("verity_hash_block_size", "verity_hash_block_size=3000\n"),
@@ -416,6 +439,7 @@ int main(void)
 		cmocka_unit_test(test_inconsistent_tree_size),
 		cmocka_unit_test(test_salt_too_long),
 		cmocka_unit_test(test_root_hash_length),
+		cmocka_unit_test(test_sha512),
 		cmocka_unit_test(test_bad_block_size),
 		cmocka_unit_test(test_stored_size_without_compression),
 		cmocka_unit_test(test_long_line),
