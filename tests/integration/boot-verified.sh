@@ -43,10 +43,12 @@ check "the byte to flip is inside slot A's data (block ${blk:-?})" eval '[ -n "$
 cp --sparse=always "$T/disk.img" "$T/flipped.img"
 flip_byte "$T/flipped.img" $(( a_off + blk * 4096 + 5 ))
 check "the flipped disk differs from the good one" eval '! cmp -s "$T/disk.img" "$T/flipped.img"'
+cp --sparse=always "$T/flipped.img" "$T/flipped2.img"
 
 # Two boots at a time (TCG runs a guest on one core), never two on one
 # disk image (qemu locks it): A (ext4, watchdog, data partition) with B of
-# the erofs disk, then B (squashfs, rootfs.disk=) with the flipped disk.
+# the erofs disk, then B (squashfs, rootfs.disk=) with the flipped disk,
+# then the flipped disk again with panic_on_corruption.
 qemu_boot "$T/a.log" "$T/initrd" "$APPEND rootfs.slot=a rootfs.watchdog=60 rootfs.data=/data" "$T/disk.img" \
 	-device i6300esb -watchdog-action poweroff &
 qemu_boot "$T/e.log" "$T/initrd" "$APPEND rootfs.slot=b" "$T/disk3.img" &
@@ -54,6 +56,7 @@ wait
 qemu_boot "$T/b.log" "$T/initrd" "$APPEND rootfs.slot=b rootfs.disk=/dev/vda" "$T/disk.img" &
 qemu_boot "$T/f.log" "$T/initrd" "$APPEND rootfs.slot=a" "$T/flipped.img" &
 wait
+qemu_boot "$T/p.log" "$T/initrd" "$APPEND rootfs.slot=a rootfs.verity=panic" "$T/flipped2.img"
 
 sed 's/^/#   a: /' "$T/a.log" | grep -v '^#   a: *$' >&2
 check "A: its own init ran, version 1, root on a dm device, read-only" \
@@ -87,5 +90,9 @@ check "flipped: verity reports the corrupted data block" \
 	grep -qE "device-mapper: verity: [0-9:]+: data block $blk is corrupted" "$T/f.log"
 check "flipped: nothing of the slot ran" eval '! grep -q "ROOTFS-DEMO" "$T/f.log"'
 check_eq "flipped: restart_on_corruption rebooted the guest" "$(qemu_outcome "$T/f.log")" reboot
+check "flipped, rootfs.verity=panic: verity panics the kernel at the corrupted block" \
+	eval 'grep -qE "device-mapper: verity: [0-9:]+: data block $blk is corrupted" "$T/p.log" &&
+	      grep -q "Kernel panic - not syncing: dm-verity device corrupted" "$T/p.log" && ! grep -q ROOTFS-DEMO "$T/p.log"'
+check_eq "flipped, rootfs.verity=panic: panic=-1 ended the boot" "$(qemu_outcome "$T/p.log")" panic
 
 finish
