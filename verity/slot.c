@@ -357,7 +357,7 @@ int slot_write(const struct signed_manifest *sm, slot_read_fn read_fn, void *rea
 	struct consumer_arg args[C_N];
 	struct producer p;
 	pthread_t th[C_N];
-	int started = 0, r, pr;
+	int started = 0, r;
 	uint64_t end, want_size;
 	uint8_t root[VERITY_MAX_DIGEST], sha[32];
 	size_t root_len = 0;
@@ -424,8 +424,7 @@ int slot_write(const struct signed_manifest *sm, slot_read_fn read_fn, void *rea
 		.rg = &rg, .m = m, .read_fn = read_fn, .read_ud = read_userdata,
 		.progress = progress, .progress_ud = progress_userdata,
 	};
-	pr = m->compression == MANIFEST_COMP_ZSTD ? produce_zstd(&p) : produce_plain(&p);
-	r = pr;
+	r = m->compression == MANIFEST_COMP_ZSTD ? produce_zstd(&p) : produce_plain(&p);
 
 out:
 	ring_end(&rg, r < 0);
