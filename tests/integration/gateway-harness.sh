@@ -71,6 +71,10 @@ mdel -i "$disk@@1048576" ::/EFI/BOOT/grub.cfg
 GW_BOOT_TIMEOUT=8 gw_boot "$disk" "$T/boot4"
 check_eq "a hang ends as timeout" "$GW_END" timeout
 
+# qemu that cannot start (no such disk) is an error, not a boot.
+gw_boot "$T/missing.img" "$T/boot5"
+check_eq "a qemu that cannot start ends as error" "$GW_END" error
+
 # The i6300esb watchdog resets a guest that armed it and then hangs
 # (direct kernel boot: OVMF and GRUB never arm it).
 kver=$(ls /boot/vmlinuz-* | sed 's|^/boot/vmlinuz-||' | sort -V | tail -1)
