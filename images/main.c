@@ -461,7 +461,7 @@ static const struct {
 	  "         [--version-string S] [--fstype auto|ext4|squashfs|erofs] [--compress zstd|none]\n"
 	  "         [--salt HEX] -o UPDATE\n"
 	  "    Build a signed update image. KEY is a PEM file or a URI OpenSSL can load\n"
-	  "    (pkcs11:... with a PKCS#11 provider, or another provider's scheme); CERT is\n"
+	  "    (a provider's scheme, or pkcs11:...;pin-value=... through libp11); CERT is\n"
 	  "    PEM, signing certificate first, then intermediates. The filesystem is padded\n"
 	  "    with zeros to a multiple of 4096. SOURCE_DATE_EPOCH sets build_time." },
 	{ "info", cmd_info,
