@@ -109,6 +109,22 @@ check_eq "verity_tree_size = veritysetup's hash file" "$(field "$T/ext4.rfsu" ve
 split_parts "$T/sq.rfsu" "$T/parts"
 check "zstd payload decompresses to the filesystem (zstd -d)" bash -c "zstd -dq -c '$T/parts/payload' | cmp - '$T/fs.sqfs'"
 
+# The signing key in a PKCS#11 token (softhsm2, libp11's engine, as sig.c).
+export SOFTHSM2_CONF=$T/softhsm2.conf
+saved_asan=$ASAN_OPTIONS
+export ASAN_OPTIONS=$ASAN_OPTIONS:fast_unwind_on_malloc=0
+export LSAN_OPTIONS=suppressions=$TOP/tests/lib/libp11.supp:print_suppressions=0
+mkdir -p "$T/tokens" && echo "directories.tokendir = $T/tokens" >"$SOFTHSM2_CONF"
+softhsm2-util --init-token --free --label rfs-img --pin 1234 --so-pin 5678 >/dev/null &&
+	softhsm2-util --import "$TK/dev-signing.key" --token rfs-img --label ec --id 01 --pin 1234 >/dev/null ||
+	not_ok "softhsm2 token setup"
+check "create with a pkcs11: key URI" rootfs-image create --rootfs "$T/fs.sqfs" \
+	--key "pkcs11:token=rfs-img;object=ec;type=private;pin-value=1234" --cert "$TK/dev-signing.pem" \
+	--compatible acme-gw-1 --version 3 -o "$T/p11.rfsu"
+check "the PKCS#11-signed image verifies" rootfs-image verify "$T/p11.rfsu" --keyring "$TK/keyring"
+unset SOFTHSM2_CONF LSAN_OPTIONS
+export ASAN_OPTIONS=$saved_asan
+
 # Bad input: one clear line and a non-zero exit.
 check_fails "create: missing rootfs" "cannot open the filesystem image" \
 	rootfs-image create --rootfs "$T/nope" "${sign[@]}" --compatible x --version 1 -o "$T/x.rfsu"
