@@ -3,7 +3,7 @@
 # and the virtual gateway, built as a normal user.
 #
 #   images/demo-rootfs.sh OUTDIR VERSION [--fstype ext4|squashfs|erofs]
-#       [--init-mode good|fail-health] [--kernel-version KVER] [--initrd FILE]
+#       [--init-mode good|fail-health|hang] [--kernel-version KVER] [--initrd FILE]
 #       [--overlay DIR] [--add-binary FILE]...
 #
 # Writes OUTDIR/rootfs.img (a multiple of 4096 bytes, ready for
@@ -14,7 +14,8 @@
 #   ROOTFS-DEMO: data: <the /proc/mounts line of /data, when mounted>
 # then runs its health check (--init-mode fail-health makes it fail); on
 # success it runs `rootfs-bootctl mark-good` when the slot has that tool
-# and powers off, on failure it reboots. --kernel-version puts
+# and powers off, on failure it reboots. --init-mode hang prints
+# "ROOTFS-DEMO: hanging" and sleeps forever instead (for watchdog tests). --kernel-version puts
 # /boot/vmlinuz (and --initrd /boot/initrd.img) into the slot, for a
 # bootloader that loads them from there; --overlay copies DIR on top;
 # --add-binary puts a dynamically linked tool (rootfs-bootctl, say) into
@@ -24,7 +25,7 @@ set -euo pipefail
 prog=demo-rootfs.sh
 die() { echo "$prog: $*" >&2; exit 1; }
 
-[ $# -ge 2 ] || die "usage: $prog OUTDIR VERSION [--fstype ext4|squashfs|erofs] [--init-mode good|fail-health] [--kernel-version KVER] [--initrd FILE] [--overlay DIR]"
+[ $# -ge 2 ] || die "usage: $prog OUTDIR VERSION [--fstype ext4|squashfs|erofs] [--init-mode good|fail-health|hang] [--kernel-version KVER] [--initrd FILE] [--overlay DIR] [--add-binary FILE]..."
 out=$1 version=$2
 shift 2
 fstype=ext4 mode=good kver= initrd= overlay=
@@ -44,7 +45,7 @@ while [ $# -gt 0 ]; do
 done
 case $version in ''|*[!0-9]*) die "VERSION must be a number, not '$version'" ;; esac
 case $fstype in ext4|squashfs|erofs) ;; *) die "--fstype must be ext4, squashfs or erofs" ;; esac
-case $mode in good|fail-health) ;; *) die "--init-mode must be good or fail-health" ;; esac
+case $mode in good|fail-health|hang) ;; *) die "--init-mode must be good, fail-health or hang" ;; esac
 [ -z "$kver" ] || [ -f "/boot/vmlinuz-$kver" ] || die "no /boot/vmlinuz-$kver"
 [ -z "$initrd" ] || [ -n "$kver" ] || die "--initrd needs --kernel-version"
 [ -z "$initrd" ] || [ -f "$initrd" ] || die "--initrd $initrd is not a file"
@@ -74,6 +75,10 @@ PRETTY_NAME="rootfs-update demo $version"
 EOF
 
 if [ "$mode" = good ]; then health=true; else health=false; fi
+hang=
+[ "$mode" != hang ] || hang='echo "ROOTFS-DEMO: hanging"
+while :; do sleep 3600; done
+'
 cat >"$tree/sbin/init" <<EOF
 #!/bin/sh
 # Demo init: says which version booted and from what root, confirms the
@@ -88,7 +93,7 @@ echo "ROOTFS-DEMO: version \$VERSION_ID booted, root=\$1 \$ro"
 echo "ROOTFS-DEMO: mount: \$line"
 data=\$(awk '\$2 == "/data"' /proc/mounts)
 [ -z "\$data" ] || echo "ROOTFS-DEMO: data: \$data"
-health_check() { $health; }
+${hang}health_check() { $health; }
 if health_check; then
 	echo "ROOTFS-DEMO: health check passed"
 	if command -v rootfs-bootctl >/dev/null 2>&1; then

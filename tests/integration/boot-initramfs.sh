@@ -87,7 +87,7 @@ check "demo rootfs: --add-binary carries the tool, its libraries and the loader"
 		debugfs -R "stat $f" "$T/dbin/rootfs.img" 2>&1 | grep -q "Type: regular" || { echo "missing $f"; exit 1; }; done'
 check_fails "demo rootfs: bad version" "VERSION must be a number" $D "$T/dx" 1.2
 check_fails "demo rootfs: bad fstype" "fstype must be" $D "$T/dx" 1 --fstype vfat
-check_fails "demo rootfs: bad init mode" "init-mode must be" $D "$T/dx" 1 --init-mode hang
+check_fails "demo rootfs: bad init mode" "init-mode must be" $D "$T/dx" 1 --init-mode crash
 check_fails "demo rootfs: --add-binary of a missing file" "is not an executable file" $D "$T/dx" 1 --add-binary /nonexistent
 
 # --- rootfs-init outside PID 1

@@ -24,10 +24,15 @@ update() {
 cd "$TOP"
 check "demo rootfs v1 (ext4), v2 (squashfs), v3 (erofs) as signed updates" \
 	eval 'update "$T/v1.upd" 1 ext4 && update "$T/v2.upd" 2 squashfs && update "$T/v3.upd" 3 erofs'
+check "demo rootfs v4 whose init hangs, as a signed update" eval '
+	images/demo-rootfs.sh "$T/fs-4-hang" 4 --init-mode hang >/dev/null &&
+	rootfs-image create --rootfs "$T/fs-4-hang/rootfs.img" --key "$TK/dev-signing.key" \
+		--cert "$TK/dev-signing.pem" --compatible "$COMPAT" --version 4 -o "$T/v4.upd"'
 check "rootfs-image disk: A = v1 ext4, B = v2 squashfs" \
 	rootfs-image disk -o "$T/disk.img" --slot-a "$T/v1.upd" --slot-b "$T/v2.upd"
 check "rootfs-image disk: A = v1 ext4, B = v3 erofs" \
 	rootfs-image disk -o "$T/disk3.img" --slot-a "$T/v1.upd" --slot-b "$T/v3.upd"
+check "rootfs-image disk: A = v4 (hangs)" rootfs-image disk -o "$T/disk4.img" --slot-a "$T/v4.upd"
 check "mkinitramfs (keyring dev CA, watchdog driver)" \
 	initramfs/mkinitramfs -o "$T/initrd" --kernel-version "$QEMU_KVER" --keyring "$TK/dev-ca.pem" \
 	--compatible "$COMPAT" --init "$BIN/rootfs-init" \
@@ -48,7 +53,8 @@ cp --sparse=always "$T/flipped.img" "$T/flipped2.img"
 # Two boots at a time (TCG runs a guest on one core), never two on one
 # disk image (qemu locks it): A (ext4, watchdog, data partition) with B of
 # the erofs disk, then B (squashfs, rootfs.disk=) with the flipped disk,
-# then the flipped disk again with panic_on_corruption.
+# then the flipped disk again with panic_on_corruption next to a slot
+# whose init hangs after rootfs-init armed the watchdog.
 qemu_boot "$T/a.log" "$T/initrd" "$APPEND rootfs.slot=a rootfs.watchdog=60 rootfs.data=/data" "$T/disk.img" \
 	-device i6300esb -watchdog-action poweroff &
 qemu_boot "$T/e.log" "$T/initrd" "$APPEND rootfs.slot=b" "$T/disk3.img" &
@@ -56,7 +62,10 @@ wait
 qemu_boot "$T/b.log" "$T/initrd" "$APPEND rootfs.slot=b rootfs.disk=/dev/vda" "$T/disk.img" &
 qemu_boot "$T/f.log" "$T/initrd" "$APPEND rootfs.slot=a" "$T/flipped.img" &
 wait
-qemu_boot "$T/p.log" "$T/initrd" "$APPEND rootfs.slot=a rootfs.verity=panic" "$T/flipped2.img"
+qemu_boot "$T/p.log" "$T/initrd" "$APPEND rootfs.slot=a rootfs.verity=panic" "$T/flipped2.img" &
+qemu_boot "$T/w.log" "$T/initrd" "$APPEND rootfs.slot=a rootfs.watchdog=3" "$T/disk4.img" \
+	-device i6300esb -watchdog-action reset &
+wait
 
 sed 's/^/#   a: /' "$T/a.log" | grep -v '^#   a: *$' >&2
 check "A: its own init ran, version 1, root on a dm device, read-only" \
@@ -94,5 +103,12 @@ check "flipped, rootfs.verity=panic: verity panics the kernel at the corrupted b
 	eval 'grep -qE "device-mapper: verity: [0-9:]+: data block $blk is corrupted" "$T/p.log" &&
 	      grep -q "Kernel panic - not syncing: dm-verity device corrupted" "$T/p.log" && ! grep -q ROOTFS-DEMO "$T/p.log"'
 check_eq "flipped, rootfs.verity=panic: panic=-1 ended the boot" "$(qemu_outcome "$T/p.log")" panic
+
+# The hang: the watchdog armed by rootfs-init resets the guest (qemu
+# -no-reboot exits on the reset; the kernel never says reboot or power down).
+check "hang: v4's init ran and hung" grep -q '^ROOTFS-DEMO: hanging$' "$T/w.log"
+check "hang: watchdog armed for 3 s" grep -q 'rootfs-init: watchdog armed for 3 s' "$T/w.log"
+check_eq "hang: the watchdog reset ended the boot (no kernel shutdown, no qemu timeout)" \
+	"$(qemu_outcome "$T/w.log")" unknown
 
 finish
