@@ -22,7 +22,7 @@ DEMO_SLOT_SIZE=128M
 DEMO_DIR=${DEMO_DIR:-}
 W= DISK= DEMO_SOURCE=
 demo_boots=0
-step_no=0 step_title= step_failed=0 step_start=0 step_boots=0
+step_no=0 step_title= step_failed=0 step_first_fail= step_start=0 step_boots=0
 summary=()
 
 # ---------------------------------------------------------------- output
@@ -35,6 +35,7 @@ expect() {
 	if "$@" >"$W/.out" 2>&1; then
 		if [ "$DEMO_TAP" = 1 ]; then ok "step $step_no: $desc"; else echo "     ok      $desc"; fi
 	else
+		[ $step_failed = 1 ] || step_first_fail=$desc
 		step_failed=1
 		if [ "$DEMO_TAP" = 1 ]; then not_ok "step $step_no: $desc"; else echo "     FAILED  $desc"; fi
 		sed 's/^/#       /' "$W/.out" | tail -8
@@ -44,16 +45,16 @@ _eq() { [ "$1" = "$2" ] || { echo "got '$1', expected '$2'"; return 1; }; }
 expect_eq() { expect "$1 ($3)" _eq "$2" "$3"; }
 
 step_begin() {
-	step_no=$1 step_title=$2 step_failed=0 step_boots=0 step_start=$(date +%s)
+	step_no=$1 step_title=$2 step_failed=0 step_first_fail= step_boots=0 step_start=$(date +%s)
 	say ""
 	say "== step $step_no: $step_title"
 }
-# step_end WHAT-HAPPENED: one summary row.
+# step_end WHAT-HAPPENED: one summary row (on failure: what did not).
 step_end() {
-	local secs=$(( $(date +%s) - step_start )) res=PASS
-	[ $step_failed = 0 ] || res=FAIL
-	say "   -> $res in ${secs}s, $step_boots boot(s): $1"
-	summary+=("$(printf '%-2s %-48s %-4s %5s %6ss' "$step_no" "$1" "$res" "$step_boots" "$secs")")
+	local secs=$(( $(date +%s) - step_start )) res=PASS what=$1
+	if [ $step_failed = 1 ]; then res=FAIL what="not as described: $step_first_fail"; fi
+	say "   -> $res in ${secs}s, $step_boots boot(s): $what"
+	summary+=("$(printf '%-2s %-48.48s %-4s %5s %6ss' "$step_no" "$what" "$res" "$step_boots" "$secs")")
 }
 
 # ----------------------------------------------------------------- build
@@ -87,7 +88,6 @@ make_update() {
 }
 
 demo_prepare() {
-	local t0=$(date +%s)
 	if [ -n "$DEMO_DIR" ]; then W=$DEMO_DIR; else W=$T; fi
 	# Only a directory this demo made (or an empty one) is wiped.
 	if [ -d "$W" ] && [ ! -e "$W/.rootfs-demo" ] && [ -n "$(ls -A "$W")" ]; then
@@ -132,7 +132,7 @@ EOF
 	fi
 	say "   updates come from: $DEMO_SOURCE"
 	[ "$(id -u)" != 0 ] || expect "root: updates are served over HTTPS by a local nginx" test "$DEMO_SOURCE" = https
-	step_end "prepared in $(( $(date +%s) - t0 ))s"
+	step_end "keys, initramfs, updates v1 v2 v3, factory disk"
 	[ $step_failed = 0 ]
 }
 
@@ -304,7 +304,13 @@ demo_main() {
 		say "demo: preparation failed"
 		return 1
 	fi
+	# Each step starts from the state the one before left: after a
+	# failure the rest would only fail too (and spend boots), so stop.
 	for s in step1 step2 step3 step4 step5; do
+		if [ $failed = 1 ]; then
+			summary+=("$(printf '%-2s %-48s %-4s' "${s#step}" "not run (an earlier step failed)" "-")")
+			continue
+		fi
 		"$s"
 		[ $step_failed = 0 ] || failed=1
 	done

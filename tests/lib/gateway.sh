@@ -11,8 +11,8 @@
 
 GW_OVMF_CODE=${GW_OVMF_CODE:-/usr/share/OVMF/OVMF_CODE_4M.fd}
 GW_OVMF_VARS=${GW_OVMF_VARS:-/usr/share/OVMF/OVMF_VARS_4M.fd}
-# One boot is ~10 s on an idle 2-core machine, several times that when the
-# machine is busy; the timeout only has to catch a guest that hangs.
+# A full boot took 17-72 s on the project's 2-core machine depending on
+# what else ran (docs/GATEWAY.md); the timeout only has to catch a hang.
 GW_BOOT_TIMEOUT=${GW_BOOT_TIMEOUT:-180}
 GW_MEM=${GW_MEM:-512}
 # Modules for a GRUB EFI image that runs a grub.cfg from a FAT ESP and loads
