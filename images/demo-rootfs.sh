@@ -28,7 +28,7 @@ die() { echo "$prog: $*" >&2; exit 1; }
 [ $# -ge 2 ] || die "usage: $prog OUTDIR VERSION [--fstype ext4|squashfs|erofs] [--init-mode good|fail-health|hang] [--kernel-version KVER] [--initrd FILE] [--overlay DIR] [--add-binary FILE]..."
 out=$1 version=$2
 shift 2
-fstype=ext4 mode=good kver= initrd= overlay=
+fstype=ext4 mode=good kver='' initrd='' overlay=''
 binaries=()
 while [ $# -gt 0 ]; do
 	[ $# -ge 2 ] || die "$1 needs a value"

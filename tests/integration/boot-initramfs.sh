@@ -7,7 +7,7 @@
 . "$TOP/tests/lib/testkeys.sh"
 
 testkeys "$T/keys" >/dev/null || { not_ok "test keys"; finish; }
-cd "$TOP"
+cd "$TOP" || exit 1
 MK=initramfs/mkinitramfs
 K=$QEMU_KVER
 common=(--kernel-version "$K" --keyring "$TK/dev-ca.pem" --init "$BIN/rootfs-init")

@@ -13,7 +13,7 @@ COMPAT=rootfs-demo-x86_64
 APPEND="console=ttyS0 quiet panic=-1 rootfs.debug"
 
 testkeys "$T/keys" >/dev/null || { not_ok "test keys"; finish; }
-cd "$TOP"
+cd "$TOP" || exit 1
 
 update() { # update OUT SIGNER
 	rootfs-image create --rootfs "$T/fs/rootfs.img" --key "$TK/$2.key" --cert "$TK/$2.pem" \
@@ -75,6 +75,7 @@ refused() {
 # The floor is the highest of its sources: 2 on the command line, 3 as
 # ROOTFS_FLOOR in the GRUB environment on the ESP (set with grub-editenv).
 cp --sparse=always "$T/good.img" "$T/floor.img"
+# shellcheck disable=SC2034 # esp_off is used inside eval
 read -r esp_off _ < <(part_extent "$T/floor.img" esp)
 export MTOOLS_SKIP_CHECK=1
 check "ROOTFS_FLOOR=3 in the ESP's grubenv" eval '

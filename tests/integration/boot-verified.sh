@@ -21,7 +21,7 @@ update() {
 		--compatible "$COMPAT" --version "$v" -o "$out"
 }
 
-cd "$TOP"
+cd "$TOP" || exit 1
 check "demo rootfs v1 (ext4), v2 (squashfs), v3 (erofs) as signed updates" \
 	eval 'update "$T/v1.upd" 1 ext4 && update "$T/v2.upd" 2 squashfs && update "$T/v3.upd" 3 erofs'
 check "demo rootfs v4 whose init hangs, as a signed update" eval '

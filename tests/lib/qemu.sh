@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by tests that boot a real kernel: qemu-system-x86_64 under TCG
 # (KVM does not work on these machines), serial console captured in a
 # file, every boot bounded by timeout.
