@@ -372,8 +372,8 @@ static void open_slot(struct boot *b)
 	if (sig_result == 0)
 		debug(b, "dm-verity: the kernel checked the root hash signature too");
 	else
-		debug(b, "dm-verity: the kernel does not trust the signing key (%s); activated with the root "
-		         "hash verified by rootfs-init", strerror(-sig_result));
+		debug(b, "dm-verity: the kernel does not trust the signing key (signed activation: %s); "
+		         "activated with the root hash verified by rootfs-init", strerror(-sig_result));
 
 	snprintf(dm, sizeof(dm), "/dev/mapper/%s", mapper);
 	if (mkdir(b->root, 0755) < 0 && errno != EEXIST)
