@@ -66,7 +66,7 @@ MS=$(hdr "$U" 16) SS=$(hdr "$U" 20) RS=$(hdr "$U" 24)
 PO=$((64 + MS + SS + RS)) SIZE=$(stat -c %s "$U")
 flip() { # OUT OFFSET: a copy of U with one byte flipped
 	local b; b=$(od -An -tu1 -j "$2" -N 1 "$U" | tr -d ' ')
-	cp "$U" "$1" && printf "\\$(printf %03o $((b ^ 1)))" | dd of="$1" bs=1 seek="$2" conv=notrunc status=none
+	cp "$U" "$1" && printf '%b' "\\$(printf %03o $((b ^ 1)))" | dd of="$1" bs=1 seek="$2" conv=notrunc status=none
 }
 mkdir -p "$T/corpus"
 flip "$T/corpus/header-magic" 0

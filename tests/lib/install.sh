@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by the install tests (after common.sh and testkeys): helpers to
 # build update images and disks and to look at slots and the environment.
 export MTOOLS_SKIP_CHECK=1

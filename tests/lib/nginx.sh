@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by tests: a real nginx on 127.0.0.1 with TLS, from a temp dir.
 #
 #   nginx_start DIR WWW   makes a test CA and certificates in DIR, starts
@@ -91,7 +92,7 @@ EOF
 }
 
 nginx_start() { # DIR WWW
-	local d=$1 www=$2 ports i
+	local d=$1 www=$2 ports
 	mkdir -p "$d" || return 1
 	d=$(cd "$d" && pwd)
 	www=$(cd "$www" && pwd)
@@ -100,7 +101,9 @@ nginx_start() { # DIR WWW
 	mapfile -t ports < <(_nginx_free_ports 6)
 	NGINX_OK=${ports[0]} NGINX_MTLS=${ports[1]} NGINX_OTHER=${ports[2]}
 	NGINX_SELF=${ports[3]} NGINX_EXPIRED=${ports[4]} NGINX_HTTP=${ports[5]}
+	# shellcheck disable=SC2034 # for the callers
 	NGINX_CA=$d/ca.pem NGINX_CLIENT_CERT=$d/client.pem NGINX_CLIENT_KEY=$d/client.key
+	# shellcheck disable=SC2034
 	NGINX_ACCESS_LOG=$d/access.log
 	_tls_server() { # port cert [extra]
 		cat <<EOF
@@ -147,7 +150,7 @@ EOF
 	trap "nginx_stop; $_nginx_prev_trap" EXIT
 	/usr/sbin/nginx -e "$d/error.log" -p "$d" -c "$d/nginx.conf" -g "daemon on; pid $d/pid;" ||
 		{ echo "nginx_start: nginx failed: $(tail -3 "$d/error.log")" >&2; return 1; }
-	for i in $(seq 100); do
+	for _ in $(seq 100); do
 		curl -s -o /dev/null --max-time 2 "http://127.0.0.1:$NGINX_HTTP/" && return 0
 		sleep 0.1
 	done
