@@ -188,6 +188,9 @@ int init_config_parse_cmdline(struct init_config *c, const char *cmdline, const 
 				*ret_err = "unterminated quote on the kernel command line";
 			return -EINVAL;
 		}
+		/* As for the kernel, "--" ends its parameters: the rest is init's. */
+		if (strcmp(buf, "--") == 0)
+			break;
 		if (strncmp(buf, "rootfs.", 7) != 0)
 			continue;
 		r = apply_word(c, buf + 7, ret_err);

@@ -53,8 +53,8 @@ struct init_config {
 void init_config_default(struct init_config *c);
 
 /* Applies the rootfs.* parameters of a kernel command line (quoting as
- * the kernel does it: double quotes group, and are dropped). Other
- * parameters are ignored; an unknown rootfs.* key or a bad value is
+ * the kernel does it: double quotes group, and are dropped; a bare "--"
+ * ends the kernel's parameters). Other parameters are ignored; an unknown rootfs.* key or a bad value is
  * -EINVAL with ret_err (may be NULL) naming it. c may be partly updated
  * on failure (rootfs-init refuses to boot then anyway). */
 int init_config_parse_cmdline(struct init_config *c, const char *cmdline, const char **ret_err);

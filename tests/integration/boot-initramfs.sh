@@ -106,5 +106,10 @@ check_fails "rootfs-init config: unknown key" 'unknown rootfs parameter' rootfs-
 check_fails "rootfs-init: unknown command" "unknown command 'bogus'" rootfs-init bogus
 check_fails "rootfs-init: no command" 'missing command' rootfs-init
 check_fails "rootfs-init mount: relative directory" 'usage' rootfs-init mount relative/dir
+# Hook mode on this host: its kernel command line names no slot.
+check_fails "rootfs-init mount: refuses without rootfs.slot=, one line, exit 1" \
+	'^rootfs-init: slot \?: no rootfs.slot= on the kernel command line$' rootfs-init mount "$T/mnt"
+check "rootfs-init mount: mounted nothing" eval '! grep -q " $T/mnt " /proc/mounts'
+
 
 finish

@@ -70,6 +70,11 @@ static void test_cmdline_quotes_and_last_wins(void **state)
 	/* Words that merely contain rootfs. are not ours. */
 	assert_int_equal(init_config_parse_cmdline(&c, "xrootfs.bogus=1 root=/dev/vda rootfs=x", NULL), 0);
 	assert_int_equal(init_config_parse_cmdline(&c, "", NULL), 0);
+	/* After "--" the words are init's arguments, not kernel parameters. */
+	assert_int_equal(init_config_parse_cmdline(&c, "quiet -- rootfs.slot=a rootfs.bogus", NULL), 0);
+	assert_int_equal(c.slot, 'b');
+	assert_int_equal(init_config_parse_cmdline(&c, "quiet --x rootfs.slot=a", NULL), 0);
+	assert_int_equal(c.slot, 'a');
 	assert_int_equal(init_config_parse_cmdline(&c, "   \t ", NULL), 0);
 }
 
