@@ -133,6 +133,13 @@ gw_boot() {
 		-drive "file=$disk,format=raw,if=virtio"
 }
 
+# gw_boot_uboot DISK NAME: the same machine with U-Boot as its firmware
+# (Debian's u-boot-qemu qemu-x86 build, -bios) instead of OVMF.
+GW_UBOOT_ROM=${GW_UBOOT_ROM:-/usr/lib/u-boot/qemu-x86/u-boot.rom}
+gw_boot_uboot() {
+	gw_qemu "$2" -bios "$GW_UBOOT_ROM" -drive "file=$1,format=raw,if=virtio"
+}
+
 # gw_console_has REGEX [LOG]: the (cleaned) console of the last boot, or
 # LOG, has a line matching the extended REGEX.
 gw_console_has() {
