@@ -40,11 +40,16 @@ struct boot {
 static void emit(int kmsg_level, const char *msg)
 {
 	_cleanup_close_ int kfd = -1;
+	char rec[1100];
+	int n;
 
 	fprintf(stderr, "%s: %s\n", prog, msg);
+	/* One write(2) is one kmsg record (and glibc's dprintf leaks a buffer
+	 * on /dev/kmsg, which cannot seek). */
 	kfd = open("/dev/kmsg", O_WRONLY | O_CLOEXEC);
-	if (kfd >= 0)
-		dprintf(kfd, "<%d>%s: %s\n", kmsg_level, prog, msg);
+	n = snprintf(rec, sizeof(rec), "<%d>%s: %s\n", kmsg_level, prog, msg);
+	if (kfd >= 0 && n > 0)
+		(void)write_full(kfd, rec, (size_t)n < sizeof(rec) ? (size_t)n : sizeof(rec) - 1);
 }
 
 static __attribute__((format(printf, 2, 3))) void debug(const struct boot *b, const char *fmt, ...)
