@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 #include <zstd.h>
 
@@ -25,6 +26,8 @@
 #define DIRECT_ALIGN 4096
 /* Buffered fallback: keep at most this many chunks of dirty pages. */
 #define WRITEBACK_LAG 4
+/* The writer sends up to this many ready chunks in one request. */
+#define WRITE_BATCH 4
 /* Decompression window cap (8 MiB) keeps memory bounded: images must be
  * compressed with zstd levels 1..19 without --long. */
 #define ZSTD_WINDOW_LOG_MAX 23
@@ -58,26 +61,38 @@ static uint64_t ring_min_consumed(const struct ring *r)
 	return m;
 }
 
-static int write_chunk(struct ring *rg, uint64_t seq, const uint8_t *buf, size_t len)
+/* pwritev until everything is written (short writes advance the iovecs). */
+static int pwritev_full(int fd, struct iovec *iov, int cnt, uint64_t off)
 {
-	const struct slot_target *t = rg->t;
-	uint64_t off = t->offset + seq * CHUNK;
-	int r;
-
-	if (rg->direct_fd >= 0 && len % DIRECT_ALIGN == 0) {
-		r = pwrite_full(rg->direct_fd, buf, len, off);
-		if (r != -EINVAL)
-			return r;
-		/* The device refused this alignment: go buffered from here on. */
-		close(rg->direct_fd);
-		rg->direct_fd = -1;
+	while (cnt > 0) {
+		ssize_t n = pwritev(fd, iov, cnt, (off_t)off);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			return -ENOSPC;
+		off += (uint64_t)n;
+		while (cnt > 0 && (size_t)n >= iov->iov_len) {
+			n -= (ssize_t)iov->iov_len;
+			iov++, cnt--;
+		}
+		if (cnt > 0) {
+			iov->iov_base = (uint8_t *)iov->iov_base + n;
+			iov->iov_len -= (size_t)n;
+		}
 	}
-	r = pwrite_full(t->fd, buf, len, off);
-	if (r < 0)
-		return r;
-	/* Start writeback now and wait for an older window, so dirty pages stay
-	 * bounded and the final fdatasync has little left to do. Not every fd
-	 * supports this (pipes never get here; some filesystems ignore it). */
+	return 0;
+}
+
+/* Buffered path: start writeback of this chunk and wait for an older one,
+ * so dirty pages stay bounded and the final fdatasync has little left to
+ * do (some filesystems ignore this; that only costs memory). */
+static void writeback(const struct slot_target *t, uint64_t seq, size_t len)
+{
+	uint64_t off = t->offset + seq * CHUNK;
+
 	(void)sync_file_range(t->fd, (off_t)off, (off_t)len, SYNC_FILE_RANGE_WRITE);
 	if (seq >= WRITEBACK_LAG) {
 		uint64_t old = t->offset + (seq - WRITEBACK_LAG) * CHUNK;
@@ -86,18 +101,49 @@ static int write_chunk(struct ring *rg, uint64_t seq, const uint8_t *buf, size_t
 		                      SYNC_FILE_RANGE_WAIT_AFTER);
 		(void)posix_fadvise(t->fd, (off_t)old, CHUNK, POSIX_FADV_DONTNEED);
 	}
+}
+
+/* Chunks seq..seq+n-1 in one pwritev: they are contiguous in the slot, and
+ * larger requests keep the device busy while both cores hash. */
+static int write_chunks(struct ring *rg, uint64_t seq, unsigned n, const size_t *lens)
+{
+	const struct slot_target *t = rg->t;
+	uint64_t off = t->offset + seq * CHUNK;
+	struct iovec iov[WRITE_BATCH];
+	bool aligned = true;
+	int r;
+
+	for (unsigned i = 0; i < n; i++) {
+		iov[i] = (struct iovec){ .iov_base = rg->buf[(seq + i) % RING_N], .iov_len = lens[i] };
+		aligned = aligned && lens[i] % DIRECT_ALIGN == 0;
+	}
+	if (rg->direct_fd >= 0 && aligned) {
+		r = pwritev_full(rg->direct_fd, iov, (int)n, off);
+		if (r != -EINVAL)
+			return r;
+		/* The device refused this alignment: go buffered from here on. */
+		close(rg->direct_fd);
+		rg->direct_fd = -1;
+		for (unsigned i = 0; i < n; i++)
+			iov[i] = (struct iovec){ .iov_base = rg->buf[(seq + i) % RING_N], .iov_len = lens[i] };
+	}
+	r = pwritev_full(t->fd, iov, (int)n, off);
+	if (r < 0)
+		return r;
+	for (unsigned i = 0; i < n; i++)
+		writeback(t, seq + i, lens[i]);
 	return 0;
 }
 
-static int consume(struct ring *rg, int who, const uint8_t *buf, size_t len, uint64_t seq)
+static int consume(struct ring *rg, int who, uint64_t seq, unsigned n, const size_t *lens)
 {
 	switch (who) {
 	case C_WRITE:
-		return write_chunk(rg, seq, buf, len);
+		return write_chunks(rg, seq, n, lens);
 	case C_VERITY:
-		return verity_builder_feed(rg->builder, buf, len);
+		return verity_builder_feed(rg->builder, rg->buf[seq % RING_N], lens[0]);
 	case C_SHA:
-		return EVP_DigestUpdate(rg->sha, buf, len) == 1 ? 0 : -EIO;
+		return EVP_DigestUpdate(rg->sha, rg->buf[seq % RING_N], lens[0]) == 1 ? 0 : -EIO;
 	}
 	return -EINVAL;
 }
@@ -111,9 +157,12 @@ static void *consumer_main(void *userdata)
 {
 	struct consumer_arg *a = userdata;
 	struct ring *rg = a->rg;
+	/* the writer takes what is there, up to WRITE_BATCH; hashers one by one */
+	unsigned max = a->who == C_WRITE ? WRITE_BATCH : 1;
 
-	for (uint64_t seq = 0;; seq++) {
-		size_t len;
+	for (uint64_t seq = 0;;) {
+		size_t lens[WRITE_BATCH], bytes = 0;
+		unsigned n = 0;
 		int r;
 
 		pthread_mutex_lock(&rg->lock);
@@ -123,10 +172,13 @@ static void *consumer_main(void *userdata)
 			pthread_mutex_unlock(&rg->lock);
 			break;
 		}
-		len = rg->len[seq % RING_N];
+		while (n < max && seq + n < rg->produced) {
+			lens[n] = rg->len[(seq + n) % RING_N];
+			bytes += lens[n++];
+		}
 		pthread_mutex_unlock(&rg->lock);
 
-		r = consume(rg, a->who, rg->buf[seq % RING_N], len, seq);
+		r = consume(rg, a->who, seq, n, lens);
 
 		pthread_mutex_lock(&rg->lock);
 		if (r < 0) {
@@ -134,9 +186,10 @@ static void *consumer_main(void *userdata)
 			rg->abort = true;
 			pthread_cond_broadcast(&rg->more);
 		} else {
-			rg->consumed[a->who] = seq + 1;
+			seq += n;
+			rg->consumed[a->who] = seq;
 			if (a->who == C_WRITE)
-				rg->written += len;
+				rg->written += bytes;
 		}
 		pthread_cond_signal(&rg->room);
 		pthread_mutex_unlock(&rg->lock);
