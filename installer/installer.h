@@ -63,9 +63,9 @@ struct install_config {
 void install_config_init(struct install_config *c);
 /* Parses path into c (keys present override what c holds). Sections owned
  * by the boot-control library ([slots], [bootloader]: labels, backend,
- * environment, attempts) are skipped; any
- * other unknown section or key is an error. -ENOENT when path does not
- * exist; -EBADMSG with a "line N: ..." message in msg for bad content. */
+ * environment, attempts) are skipped; any other unknown section or key is
+ * an error. -ENOENT when path does not exist; -EBADMSG with a "line N: ..."
+ * message in msg for bad content. */
 int install_config_load(struct install_config *c, const char *path, char msg[INSTALL_MSG_MAX]);
 void install_config_clear(struct install_config *c);
 /* Replace *dst with a copy of src (NULL clears). */
@@ -95,7 +95,8 @@ ssize_t install_source_read(void *source, void *buf, size_t len);
 /* The fetcher's one-line failure ("SSL certificate problem: ...",
  * "HTTP status 404"), or NULL when the network is not at fault. */
 const char *install_source_error(const struct install_source *s);
-/* The source as it may be logged: URLs lose their user and password. */
+/* The source as it may be logged: URLs lose their user, password and
+ * query (which often carries a token). */
 const char *install_source_name(const struct install_source *s);
 bool install_source_is_network(const struct install_source *s);
 void install_source_free(struct install_source *s);
