@@ -566,18 +566,15 @@ int verity_builder_feed(struct verity_builder *b, const void *data, size_t len)
 	return 0;
 }
 
-/* The v1 superblock, the rest of its hash block zeroed. */
+/* The v1 superblock; like veritysetup, the rest of its hash block is left as is. */
 static int write_superblock(struct verity_builder *b)
 {
 	const struct verity_params *p = &b->p;
-	size_t len = (size_t)(b->l.tree_offset - p->hash_offset);
-	_cleanup_free_ uint8_t *buf = calloc(1, len);
+	uint8_t buf[VERITY_SUPERBLOCK_SIZE] = { 0 };
 	uint32_t v32;
 	uint64_t v64;
 	uint16_t v16;
 
-	if (!buf)
-		return -ENOMEM;
 	memcpy(buf, "verity\0\0", 8);
 	v32 = htole32(1);                       /* version */
 	memcpy(buf + 0x08, &v32, 4);
@@ -593,7 +590,7 @@ static int write_superblock(struct verity_builder *b)
 	v16 = htole16(p->salt_size);
 	memcpy(buf + 0x50, &v16, 2);
 	memcpy(buf + 0x58, p->salt, p->salt_size);
-	return pwrite_full(b->hash_fd, buf, len, p->hash_offset);
+	return pwrite_full(b->hash_fd, buf, sizeof(buf), p->hash_offset);
 }
 
 int verity_builder_finish(struct verity_builder *b, uint8_t ret_root[VERITY_MAX_DIGEST], size_t *ret_root_len)

@@ -62,6 +62,13 @@ compare "256-byte salt, 512-byte data blocks, sha512" "$(data 129)" --uuid "$UUI
 	--salt "$(printf 'c3%.0s' $(seq 256))" --data-block-size 512 --hash sha512
 compare "superblock at 512-aligned offset" "$(data 129)" --uuid "$UUID" --hash-offset 5120
 
+# An existing hash file with old contents: written over like veritysetup does.
+head -c 1M /dev/urandom >"$T/vs.h"
+cp "$T/vs.h" "$T/ours.h"
+veritysetup format "$(data 129)" "$T/vs.h" --salt "$SALT" --uuid "$UUID" >"$T/vs.out"
+$V format "$(data 129)" "$T/ours.h" --salt "$SALT" --uuid "$UUID" >"$T/ours.out"
+check "old hash file reused: identical to veritysetup's" cmp "$T/vs.h" "$T/ours.h"
+
 # Same file: the tree after the data at --hash-offset.
 for n in 129 16385; do
 	for sb in "" --no-superblock; do
