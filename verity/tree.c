@@ -14,6 +14,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -21,6 +22,8 @@
 #define BLOCK_SIZE_MIN 512u
 /* veritysetup refuses larger blocks (and so cannot read such a superblock). */
 #define BLOCK_SIZE_MAX (512u * 1024u)
+/* Work unit when two threads share a batch of blocks. */
+#define HASH_PIECE_BYTES (64u * 1024u)
 /* Level-0 hash blocks are collected and written in runs of this size. */
 #define STAGE_BYTES (256u * 1024u)
 
@@ -160,6 +163,14 @@ struct hash_job {
 	uint8_t *out;
 };
 
+/* Both threads take pieces of a shared job off one counter, so a thread
+ * slowed by other load simply does fewer pieces. */
+struct shared_job {
+	struct hash_job j;
+	size_t piece;             /* blocks per piece */
+	atomic_size_t next;       /* first block not yet taken */
+};
+
 struct verity_hasher {
 	EVP_MD *md;
 	EVP_MD_CTX *salted;   /* state after the salt: copied before each block */
@@ -167,7 +178,7 @@ struct verity_hasher {
 	EVP_MD_CTX *wsalted, *wctx; /* the worker's own pair */
 	bool may_split, started, quit, job_ready, job_done;
 	int job_r;
-	struct hash_job job;
+	struct shared_job *job;
 	pthread_t thread;
 	pthread_mutex_t lock;
 	pthread_cond_t wake, done;
@@ -183,23 +194,43 @@ static int hash_run(EVP_MD_CTX *ctx, const EVP_MD_CTX *salted, const struct hash
 	return 0;
 }
 
+static int hash_pieces(EVP_MD_CTX *ctx, const EVP_MD_CTX *salted, struct shared_job *sj)
+{
+	for (;;) {
+		size_t first = atomic_fetch_add(&sj->next, sj->piece);
+		struct hash_job j = sj->j;
+		int r;
+
+		if (first >= sj->j.n)
+			return 0;
+		j.data += first * j.block_size;
+		j.out += first * j.stride;
+		j.n = sj->j.n - first < sj->piece ? sj->j.n - first : sj->piece;
+		r = hash_run(ctx, salted, &j);
+		if (r < 0) {
+			atomic_store(&sj->next, sj->j.n); /* stop the other thread too */
+			return r;
+		}
+	}
+}
+
 static void *worker_main(void *arg)
 {
 	struct verity_hasher *h = arg;
 
 	pthread_mutex_lock(&h->lock);
 	for (;;) {
-		struct hash_job j;
+		struct shared_job *sj;
 		int r;
 
 		while (!h->job_ready && !h->quit)
 			pthread_cond_wait(&h->wake, &h->lock);
 		if (h->quit)
 			break;
-		j = h->job;
+		sj = h->job;
 		h->job_ready = false;
 		pthread_mutex_unlock(&h->lock);
-		r = hash_run(h->wctx, h->wsalted, &j);
+		r = hash_pieces(h->wctx, h->wsalted, sj);
 		pthread_mutex_lock(&h->lock);
 		h->job_r = r;
 		h->job_done = true;
@@ -281,7 +312,7 @@ int verity_hasher_blocks(struct verity_hasher *h, const uint8_t *data, size_t bl
                          size_t n, uint8_t *out, size_t stride)
 {
 	struct hash_job mine = { data, block_size, n, stride, out };
-	size_t half;
+	struct shared_job sj;
 	int r, rw;
 
 	if (!h || (n && (!data || !out)))
@@ -289,19 +320,19 @@ int verity_hasher_blocks(struct verity_hasher *h, const uint8_t *data, size_t bl
 	if (!h->may_split || n < 2 || n * block_size < VERITY_HASHER_SPLIT_MIN || !worker_start(h))
 		return hash_run(h->ctx, h->salted, &mine);
 
-	/* The worker takes the first half, this thread the second. */
-	half = n / 2;
+	/* Pieces of about 64 KiB: small enough to balance, big enough that
+	 * the shared counter costs nothing. */
+	sj.j = mine;
+	sj.piece = HASH_PIECE_BYTES / block_size ? HASH_PIECE_BYTES / block_size : 1;
+	atomic_init(&sj.next, 0);
 	pthread_mutex_lock(&h->lock);
-	h->job = (struct hash_job){ data, block_size, half, stride, out };
+	h->job = &sj;
 	h->job_ready = true;
 	h->job_done = false;
 	pthread_cond_signal(&h->wake);
 	pthread_mutex_unlock(&h->lock);
 
-	mine.data = data + half * block_size;
-	mine.out = out + half * stride;
-	mine.n = n - half;
-	r = hash_run(h->ctx, h->salted, &mine);
+	r = hash_pieces(h->ctx, h->salted, &sj);
 
 	pthread_mutex_lock(&h->lock);
 	while (!h->job_done)
