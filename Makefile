@@ -109,7 +109,7 @@ DEBS := build-essential pkg-config libcryptsetup-dev cryptsetup-bin libblkid-dev
         e2fsprogs squashfs-tools erofs-utils dosfstools mtools gdisk fdisk \
         busybox-static cpio kmod xz-utils qemu-system-x86 linux-image-amd64 \
         ovmf grub-efi-amd64-bin nginx curl python3 uuid-dev time \
-        softhsm2 libengine-pkcs11-openssl file u-boot-qemu
+        softhsm2 libengine-pkcs11-openssl u-boot-qemu
 
 deps:
 	@missing=$$(for p in $(DEBS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \

@@ -68,18 +68,14 @@ step_end() {
 
 # ----------------------------------------------------------------- build
 
-# The guest's rootfs-bootctl: the real tool and its libraries, behind a
-# wrapper that names the disk and the kernel command line, so mark-good
-# rewrites the grubenv sector in place on the ESP (no vfat mount needed).
+# The guest's rootfs-bootctl: the real tool (demo-rootfs.sh --add-binary
+# brings it with its libraries, as rootfs-bootctl.real) behind a wrapper
+# that names the disk and the kernel command line, so mark-good rewrites
+# the environment in place on the disk (no vfat mount needed).
 make_overlay() {
-	local o=$1 lib
-	mkdir -p "$o/usr/bin" "$o/usr/lib/rootfs-update"
-	cp "$BIN/rootfs-bootctl" "$o/usr/lib/rootfs-update/"
-	for lib in $(ldd "$BIN/rootfs-bootctl" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }'); do
-		mkdir -p "$o$(dirname "$lib")"
-		cp -L "$lib" "$o$lib"
-	done
-	mkdir -p "$o/etc"
+	local o=$1
+	mkdir -p "$o/usr/bin" "$o/etc" "$W/tools"
+	cp "$BIN/rootfs-bootctl" "$W/tools/rootfs-bootctl.real"
 	echo "/dev/vda $DEMO_UBOOT_ENV" >"$o/etc/fw_env.config"
 	# gw.env=uboot on the command line: the U-Boot variant's environment.
 	cat >"$o/usr/bin/rootfs-bootctl" <<'EOF'
@@ -87,7 +83,7 @@ make_overlay() {
 case " $(cat /proc/cmdline) " in
 *" gw.env=uboot "*) set -- --fw-env-config /etc/fw_env.config "$@" ;;
 esac
-exec /usr/lib/rootfs-update/rootfs-bootctl --disk /dev/vda --cmdline /proc/cmdline "$@"
+exec /usr/bin/rootfs-bootctl.real --disk /dev/vda --cmdline /proc/cmdline "$@"
 EOF
 	chmod 0755 "$o/usr/bin/rootfs-bootctl"
 }
@@ -97,7 +93,7 @@ EOF
 make_update() {
 	local v=$1 mode=$2
 	"$TOP/images/demo-rootfs.sh" "$W/fs$v" "$v" --init-mode "$mode" --kernel-version "$KVER" \
-		--initrd "$W/initrd.img" --overlay "$W/overlay" >/dev/null &&
+		--initrd "$W/initrd.img" --overlay "$W/overlay" --add-binary "$W/tools/rootfs-bootctl.real" >/dev/null &&
 	rootfs-image create --rootfs "$W/fs$v/rootfs.img" --key "$W/keys/dev-signing.key" \
 		--cert "$W/keys/dev-signing.pem" --compatible "$DEMO_COMPAT" --version "$v" -o "$W/v$v.upd" >/dev/null
 }
