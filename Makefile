@@ -126,12 +126,16 @@ deps-if-root:
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/rootfs-update
 	install -m 0755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
-	$(if $(wildcard initramfs/mkinitramfs),install -m 0755 initramfs/mkinitramfs $(DESTDIR)$(PREFIX)/bin/)
+	@# Installed under our own name: Debian's initramfs-tools owns mkinitramfs.
+	$(if $(wildcard initramfs/mkinitramfs),install -m 0755 initramfs/mkinitramfs $(DESTDIR)$(PREFIX)/bin/rootfs-mkinitramfs)
 	@for m in $(wildcard docs/man/*.[1-8]); do s=$${m##*.}; \
 	  install -d $(DESTDIR)$(PREFIX)/share/man/man$$s; \
 	  install -m 0644 $$m $(DESTDIR)$(PREFIX)/share/man/man$$s/; done
-	@for f in $(wildcard installer/*.conf.example bootctl/systemd/* bootctl/grub/grub.cfg bootctl/uboot/boot.cmd installer/systemd/*); do \
+	@for f in $(wildcard installer/*.conf.example bootctl/grub/grub.cfg bootctl/uboot/boot.cmd); do \
 	  install -m 0644 $$f $(DESTDIR)$(PREFIX)/share/rootfs-update/; done
+	install -d $(DESTDIR)$(PREFIX)/lib/systemd/system
+	@for f in $(wildcard bootctl/systemd/* installer/systemd/*); do \
+	  install -m 0644 $$f $(DESTDIR)$(PREFIX)/lib/systemd/system/; done
 
 clean:
 	rm -rf build build-san
