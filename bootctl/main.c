@@ -166,20 +166,6 @@ static enum ver slot_version(const struct ctx *c, int slot, uint64_t *ret)
 	return VER_OK;
 }
 
-static void json_str(const char *s)
-{
-	putchar('"');
-	for (; *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-		if (ch == '"' || ch == '\\')
-			printf("\\%c", ch);
-		else if (ch < 0x20)
-			printf("\\u%04x", ch);
-		else
-			putchar(ch);
-	}
-	putchar('"');
-}
 
 static int cmd_status(struct ctx *c, int argc, char **argv)
 {
@@ -206,7 +192,7 @@ static int cmd_status(struct ctx *c, int argc, char **argv)
 
 	if (json) {
 		printf("{\"backend\":\"%s\",\"location\":", bootctl_backend(c->env) == BOOTCTL_BACKEND_GRUB ? "grub" : "uboot");
-		json_str(bootctl_location(c->env));
+		json_write_string(stdout, bootctl_location(c->env));
 		printf(",\"booted\":");
 		if (booted == BOOTCTL_SLOT_NONE)
 			printf("null");
@@ -239,10 +225,10 @@ static int cmd_status(struct ctx *c, int argc, char **argv)
 
 		if (json) {
 			printf("%s{\"slot\":\"%c\",\"label\":", i ? "," : "", bootctl_slot_upper(i));
-			json_str(c->cfg.label[i]);
+			json_write_string(stdout, c->cfg.label[i]);
 			printf(",\"device\":");
 			if (found)
-				json_str(p->device);
+				json_write_string(stdout, p->device);
 			else
 				printf("null");
 			printf(",\"offset\":%" PRIu64 ",\"size\":%" PRIu64 ",\"version\":", found ? p->offset : 0,

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 /* Read/write exactly len bytes at offset, retrying short transfers.
@@ -37,3 +38,6 @@ int parse_size(const char *s, uint64_t *ret);
 uint64_t now_ns(void);
 
 bool utf8_valid(const char *s, size_t len);
+
+/* s as a JSON string literal (escaped, quoted); NULL prints null. */
+void json_write_string(FILE *f, const char *s);

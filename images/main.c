@@ -117,20 +117,6 @@ static int cmd_create(int argc, char **argv)
 
 /* -------------------------------------------------------------- info */
 
-static void json_string(const char *s)
-{
-	putchar('"');
-	for (; *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-		if (ch == '"' || ch == '\\')
-			printf("\\%c", ch);
-		else if (ch < 0x20)
-			printf("\\u%04x", ch);
-		else
-			putchar(ch);
-	}
-	putchar('"');
-}
 
 static void print_manifest(const struct signed_manifest *sm, bool json, const char *sig_state, const char *signer)
 {
@@ -153,9 +139,9 @@ static void print_manifest(const struct signed_manifest *sm, bool json, const ch
 		return;
 	}
 	printf("{\"format\":%" PRIu32 ",\"compatible\":", m->format);
-	json_string(m->compatible);
+	json_write_string(stdout, m->compatible);
 	printf(",\"version\":%" PRIu64 ",\"version_string\":", m->version);
-	json_string(m->version_string);
+	json_write_string(stdout, m->version_string);
 	printf(",\"build_time\":%" PRIu64 ",\"fstype\":\"%s\",\"payload_size\":%" PRIu64
 	       ",\"payload_sha256\":\"%s\",\"compression\":\"%s\",\"stored_size\":%" PRIu64
 	       ",\"verity_hash\":\"%s\",\"verity_data_block_size\":%" PRIu32
@@ -167,7 +153,7 @@ static void print_manifest(const struct signed_manifest *sm, bool json, const ch
 	       m->verity.data_block_size, m->verity.hash_block_size, m->verity.data_blocks, salt, root,
 	       m->tree_size, sig_state);
 	if (signer)
-		json_string(signer);
+		json_write_string(stdout, signer);
 	else
 		printf("null");
 	printf("}\n");

@@ -72,6 +72,21 @@ static void test_utf8(void **state)
 	assert_false(utf8_valid("\xff", 1));
 }
 
+static void test_json_string(void **state)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	assert_non_null(f);
+	json_write_string(f, "a\"b\\c\n\x01");
+	fputc(' ', f);
+	json_write_string(f, NULL);
+	fclose(f);
+	assert_string_equal(buf, "\"a\\\"b\\\\c\\n\\u0001\" null");
+	free(buf);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -80,6 +95,7 @@ int main(void)
 		cmocka_unit_test(test_hex),
 		cmocka_unit_test(test_overflow),
 		cmocka_unit_test(test_utf8),
+		cmocka_unit_test(test_json_string),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
