@@ -2,6 +2,7 @@
  * and A/B disk images for first flashing and tests. */
 #include "images/images.h"
 #include "common/macro.h"
+#include "common/subcommand.h"
 #include "common/util.h"
 
 #include <errno.h>
@@ -437,13 +438,9 @@ static int cmd_channel(int argc, char **argv)
 
 static int cmd_help(int argc, char **argv);
 
-static const struct {
-	const char *name;
-	int (*fn)(int argc, char **argv);
-	const char *usage;
-} commands[] = {
+static const struct subcommand commands[] = {
 	{ "create", cmd_create,
-	  "create --rootfs FS.img --key KEY --cert CERT --compatible STR --version N\n"
+	  "--rootfs FS.img --key KEY --cert CERT --compatible STR --version N\n"
 	  "         [--version-string S] [--fstype auto|ext4|squashfs|erofs] [--compress zstd|none]\n"
 	  "         [--salt HEX] -o UPDATE\n"
 	  "    Build a signed update image. KEY is a PEM file or a URI OpenSSL can load\n"
@@ -451,44 +448,34 @@ static const struct {
 	  "    PEM, signing certificate first, then intermediates. The filesystem is padded\n"
 	  "    with zeros to a multiple of 4096. SOURCE_DATE_EPOCH sets build_time." },
 	{ "info", cmd_info,
-	  "info UPDATE [--keyring PATH] [--crl PATH] [--json]\n"
+	  "UPDATE [--keyring PATH] [--crl PATH] [--json]\n"
 	  "    Print the manifest; with a keyring, check both signatures (exit 1 if not)." },
 	{ "verify", cmd_verify,
-	  "verify UPDATE --keyring PATH [--crl PATH] [--json]\n"
+	  "UPDATE --keyring PATH [--crl PATH] [--json]\n"
 	  "    Check the signatures, then the whole payload: sha256, root hash, exact size." },
 	{ "disk", cmd_disk,
-	  "disk -o DISK.img --slot-a UPDATE [--slot-b UPDATE] [--slot-size SIZE] [--data-size SIZE]\n"
+	  "-o DISK.img --slot-a UPDATE [--slot-b UPDATE] [--slot-size SIZE] [--data-size SIZE]\n"
 	  "         [--esp-size SIZE] [--labels esp,rootfs_a,rootfs_b,data] [--bootloader grub|none]\n"
 	  "         [--grub-cfg FILE] [--keyring PATH]\n"
 	  "    Build a GPT A/B disk image: ESP (GRUB, grub.cfg, grubenv booting A), slot A\n"
 	  "    (and B) written as the installer writes them, an ext4 data partition." },
 	{ "channel", cmd_channel,
-	  "channel --update UPDATE --url URL --expires 14d|YYYY-MM-DDTHH:MM:SSZ --serial N\n"
+	  "--update UPDATE --url URL --expires 14d|YYYY-MM-DDTHH:MM:SSZ --serial N\n"
 	  "         --key KEY --cert CERT [--name NAME] -o CHANNEL\n"
 	  "    Write signed channel metadata announcing UPDATE (its compatible, version, size\n"
 	  "    and sha256) at URL, relative to the channel file's URL or absolute. The serial\n"
 	  "    must grow with every new file; devices refuse expired metadata. NAME defaults\n"
 	  "    to CHANNEL's file name without .channel." },
-	{ "help", cmd_help, "help\n    This text." },
+	{ "help", cmd_help, "\n    This text." },
 };
 
 static int cmd_help(int argc, char **argv)
 {
-	printf("usage: %s COMMAND [OPTIONS]\n\n", prog);
-	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
-		printf("  %s %s\n\n", prog, commands[i].usage);
+	subcommand_help(prog, commands, ARRAY_SIZE(commands));
 	return 0;
 }
 
 int main(int argc, char **argv)
 {
-	if (argc < 2)
-		return usage_error("missing command");
-	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)
-		return cmd_help(argc - 1, argv + 1);
-	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
-		if (strcmp(argv[1], commands[i].name) == 0)
-			return commands[i].fn(argc - 1, argv + 1);
-	fprintf(stderr, "%s: unknown command '%s' (see '%s help')\n", prog, argv[1], prog);
-	return 2;
+	return subcommand_dispatch(prog, commands, ARRAY_SIZE(commands), argc, argv);
 }

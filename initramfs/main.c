@@ -6,6 +6,7 @@
  * "mount DIR" is the initramfs-tools/dracut hook mode (see README.md). */
 #include "bootctl/bootctl.h"
 #include "common/macro.h"
+#include "common/subcommand.h"
 #include "common/util.h"
 #include "initramfs/initramfs.h"
 #include "verity/verity.h"
@@ -483,11 +484,7 @@ static int cmd_config(int argc, char **argv)
 
 static int cmd_help(int argc, char **argv);
 
-static const struct subcommand {
-	const char *name;
-	int (*fn)(int argc, char **argv);
-	const char *usage;
-} subcommands[] = {
+static const struct subcommand subcommands[] = {
 	{ "mount", cmd_mount, "DIR  verify the slot of the kernel command line, mount it on DIR" },
 	{ "config", cmd_config, "[--conf FILE] [CMDLINE] print the configuration a boot would use" },
 	{ "help", cmd_help, "  this text (as PID 1, rootfs-init boots)" },
@@ -495,9 +492,7 @@ static const struct subcommand {
 
 static int cmd_help(int argc, char **argv)
 {
-	printf("Usage: %s COMMAND [ARGS]\n", prog);
-	for (size_t i = 0; i < ARRAY_SIZE(subcommands); i++)
-		printf("  %s %s\n", subcommands[i].name, subcommands[i].usage);
+	subcommand_help(prog, subcommands, ARRAY_SIZE(subcommands));
 	return 0;
 }
 
@@ -507,15 +502,5 @@ int main(int argc, char **argv)
 	 * as PID 1 they mean nothing to us. */
 	if (getpid() == 1)
 		return boot_pid1();
-	if (argc < 2) {
-		fprintf(stderr, "%s: missing command (try '%s help')\n", prog, prog);
-		return 2;
-	}
-	for (size_t i = 0; i < ARRAY_SIZE(subcommands); i++)
-		if (strcmp(argv[1], subcommands[i].name) == 0)
-			return subcommands[i].fn(argc - 1, argv + 1);
-	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)
-		return cmd_help(argc - 1, argv + 1);
-	fprintf(stderr, "%s: unknown command '%s' (try '%s help')\n", prog, argv[1], prog);
-	return 2;
+	return subcommand_dispatch(prog, subcommands, ARRAY_SIZE(subcommands), argc, argv);
 }

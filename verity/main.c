@@ -2,6 +2,7 @@
  * root hashes. A thin dispatcher over libverity; every subcommand is one
  * cmd_X(argc, argv) in the table at the bottom. */
 #include "common/macro.h"
+#include "common/subcommand.h"
 #include "common/util.h"
 #include "verity/verity.h"
 
@@ -568,11 +569,7 @@ static int cmd_check_file(int argc, char **argv) { return run_check(argc, argv, 
 
 static int cmd_help(int argc, char **argv);
 
-static const struct subcommand {
-	const char *name;
-	int (*fn)(int argc, char **argv);
-	const char *usage;
-} subcommands[] = {
+static const struct subcommand subcommands[] = {
 	{ "format", cmd_format,
 	  "DATA HASH [--salt HEX|-] [--uuid UUID] [--hash sha256|sha512] [--data-block-size N]\n"
 	  "         [--hash-block-size N] [--hash-offset BYTES] [--no-superblock] [--data-blocks N]\n"
@@ -598,23 +595,11 @@ static const struct subcommand {
 
 static int cmd_help(int argc, char **argv)
 {
-	printf("Usage: %s COMMAND [ARGS]\n", prog);
-	for (size_t i = 0; i < ARRAY_SIZE(subcommands); i++)
-		printf("  %s %s\n", subcommands[i].name, subcommands[i].usage);
+	subcommand_help(prog, subcommands, ARRAY_SIZE(subcommands));
 	return 0;
 }
 
 int main(int argc, char **argv)
 {
-	if (argc < 2) {
-		fprintf(stderr, "%s: missing command (try '%s help')\n", prog, prog);
-		return 2;
-	}
-	for (size_t i = 0; i < ARRAY_SIZE(subcommands); i++)
-		if (strcmp(argv[1], subcommands[i].name) == 0)
-			return subcommands[i].fn(argc - 1, argv + 1);
-	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)
-		return cmd_help(argc - 1, argv + 1);
-	fprintf(stderr, "%s: unknown command '%s' (try '%s help')\n", prog, argv[1], prog);
-	return 2;
+	return subcommand_dispatch(prog, subcommands, ARRAY_SIZE(subcommands), argc, argv);
 }
