@@ -683,38 +683,38 @@ int channel_report_json(const struct channel_report *rep, char **ret_line)
 	if (!f)
 		return -ENOMEM;
 	fputs("{\"url\":", f);
-	install_json_str(f, rep->url);
+	json_write_string(f, rep->url);
 	fputs(",\"outcome\":", f);
-	install_json_str(f, rep->outcome);
+	json_write_string(f, rep->outcome);
 	fprintf(f, ",\"exit_code\":%d,\"reason\":", rep->exit_code);
-	install_json_str(f, rep->reason);
+	json_write_string(f, rep->reason);
 	fputs(",\"running_version\":", f);
 	if (rep->have_running)
 		fprintf(f, "%" PRIu64 ",\"running_version_string\":", rep->running_version);
 	else
 		fputs("null,\"running_version_string\":", f);
-	install_json_str(f, rep->have_running ? rep->running_version_string : NULL);
+	json_write_string(f, rep->have_running ? rep->running_version_string : NULL);
 	fputs(",\"channel\":", f);
 	if (rep->have_channel) {
 		const struct channel *ch = &rep->ch;
 		hex_encode(ch->sha256, 32, sha);
 		when(ch->expires, t);
 		fputs("{\"name\":", f);
-		install_json_str(f, ch->name);
+		json_write_string(f, ch->name);
 		fputs(",\"compatible\":", f);
-		install_json_str(f, ch->compatible);
+		json_write_string(f, ch->compatible);
 		fprintf(f, ",\"serial\":%" PRIu64 ",\"expires\":\"%s\",\"version\":%" PRIu64 ",\"version_string\":",
 		        ch->serial, t, ch->version);
-		install_json_str(f, ch->version_string);
+		json_write_string(f, ch->version_string);
 		fputs(",\"url\":", f);
-		install_json_str(f, rep->image_url[0] ? rep->image_url : ch->url);
+		json_write_string(f, rep->image_url[0] ? rep->image_url : ch->url);
 		fprintf(f, ",\"size\":%" PRIu64 ",\"sha256\":\"%s\"}", ch->size, sha);
 	} else
 		fputs("null", f);
 	when(rep->state.next_attempt, n);
 	fprintf(f, ",\"state\":{\"last_serial\":%" PRIu64 ",\"failures\":%" PRIu64 ",\"next_attempt\":",
 	        rep->state.last_serial, rep->state.failures);
-	install_json_str(f, rep->state.next_attempt ? n : NULL);
+	json_write_string(f, rep->state.next_attempt ? n : NULL);
 	fputs(",\"pending_version\":", f);
 	if (rep->state.pending_slot != BOOTCTL_SLOT_NONE)
 		fprintf(f, "%" PRIu64 "}", rep->state.pending_version);

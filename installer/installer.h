@@ -118,8 +118,6 @@ struct install_record {
 int install_record_format(const struct install_record *rec, time_t when, char **ret_line);
 /* Appends the line with O_APPEND (one write) and fsyncs. */
 int install_record_append(const char *path, const struct install_record *rec);
-/* Writes s as a JSON string (escaped), or null, to f. */
-void install_json_str(FILE *f, const char *s);
 
 /* ------------------------------------------------------------------ */
 /* The install itself                                                   */

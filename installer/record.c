@@ -10,29 +10,6 @@
 #include <time.h>
 #include <unistd.h>
 
-void install_json_str(FILE *f, const char *s)
-{
-	if (!s) {
-		fputs("null", f);
-		return;
-	}
-	fputc('"', f);
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		switch (*p) {
-		case '"': fputs("\\\"", f); break;
-		case '\\': fputs("\\\\", f); break;
-		case '\n': fputs("\\n", f); break;
-		case '\t': fputs("\\t", f); break;
-		default:
-			if (*p < 0x20 || *p == 0x7f)
-				fprintf(f, "\\u%04x", *p);
-			else
-				fputc(*p, f);
-		}
-	}
-	fputc('"', f);
-}
-
 int install_record_format(const struct install_record *rec, time_t when, char **ret_line)
 {
 	char *buf = NULL, ts[32];
@@ -46,17 +23,17 @@ int install_record_format(const struct install_record *rec, time_t when, char **
 	if (!f)
 		return -ENOMEM;
 	fprintf(f, "{\"time\":\"%s\",\"source\":", ts);
-	install_json_str(f, rec->source);
+	json_write_string(f, rec->source);
 	fputs(",\"from_version\":", f);
-	install_json_str(f, rec->from_version);
+	json_write_string(f, rec->from_version);
 	fputs(",\"to_version\":", f);
-	install_json_str(f, rec->to_version);
+	json_write_string(f, rec->to_version);
 	fputs(",\"target\":", f);
-	install_json_str(f, rec->target);
+	json_write_string(f, rec->target);
 	fputs(",\"outcome\":", f);
-	install_json_str(f, rec->outcome);
+	json_write_string(f, rec->outcome);
 	fputs(",\"reason\":", f);
-	install_json_str(f, rec->reason);
+	json_write_string(f, rec->reason);
 	fprintf(f, ",\"duration_ms\":%llu,\"bytes\":%llu}\n",
 	        (unsigned long long)rec->duration_ms, (unsigned long long)rec->bytes);
 	if (fclose(f) != 0) {
