@@ -78,8 +78,8 @@ int init_config_set(struct init_config *c, const char *key, const char *value, c
 	const char *err = NULL;
 	int r = 0;
 
-	/* Only "debug" may stand without a value. */
-	if (!value && strcmp(key, "debug") != 0) {
+	/* Only the flags "debug" and "last_resort" may stand without a value. */
+	if (!value && strcmp(key, "debug") != 0 && strcmp(key, "last_resort") != 0) {
 		if (ret_err)
 			*ret_err = "rootfs parameter needs a value";
 		return -EINVAL;
@@ -108,6 +108,9 @@ int init_config_set(struct init_config *c, const char *key, const char *value, c
 	} else if (strcmp(key, "debug") == 0) {
 		if (set_bool(&c->debug, value) < 0)
 			r = -EINVAL, err = "rootfs.debug= must be 0 or 1";
+	} else if (strcmp(key, "last_resort") == 0) {
+		if (set_bool(&c->last_resort, value) < 0)
+			r = -EINVAL, err = "rootfs.last_resort= must be 0 or 1";
 	} else if (strcmp(key, "on_fail") == 0) {
 		if (strcmp(value, "reboot") == 0)
 			c->on_fail = INIT_FAIL_REBOOT;

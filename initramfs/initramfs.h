@@ -40,6 +40,7 @@ struct init_config {
 	char keyring[INIT_PATH_MAX];    /* file or directory in the initramfs */
 	enum init_verity_mode verity;
 	bool debug;
+	bool last_resort;                /* the bootloader has no slot with attempts left */
 	enum init_on_fail on_fail;
 	uint64_t floor;                 /* highest floor seen (never lowered) */
 	uint32_t timeout_s;             /* wait for the partition */

@@ -333,6 +333,27 @@ static int probe_fstype(const char *dev, char *buf, size_t size)
 }
 
 /* Steps 1 to 4, up to a mounted, verified root at b->root. */
+/* The bootloader boots the last confirmed slot when no slot has attempts
+ * left. If that one is corrupted too, dm-verity would only restart the
+ * kernel mid-boot, again and again, without a word: check every block in
+ * userspace first, so the console says plainly that nothing verified is
+ * left. */
+static void check_last_resort(const struct boot *b, int fd, const struct manifest *m)
+{
+	struct verity_corruption bad = { 0 };
+	uint64_t t0 = now_ns();
+	int r;
+
+	r = verity_verify(&m->verity, fd, fd, m->root_hash, m->root_hash_size, &bad);
+	if (r == -EBADMSG)
+		die(b, "no verified slot is left: %s block %llu of the last confirmed slot is corrupted",
+		    bad.area == VERITY_AREA_DATA ? "data" : "hash", (unsigned long long)bad.block);
+	if (r < 0)
+		die(b, "no verified slot is left: checking the last confirmed slot: %s", strerror(-r));
+	debug(b, "last resort: every block of the slot checks (%llu ms)",
+	      (unsigned long long)((now_ns() - t0) / 1000000));
+}
+
 static void open_slot(struct boot *b)
 {
 	struct bootctl_config bc;
@@ -369,6 +390,8 @@ static void open_slot(struct boot *b)
 	if (r < 0)
 		die(b, "%s: %s", parts.slot[slot].device, strerror(-r));
 	verify_slot(b, fd, size, &sm);
+	if (b->cfg.last_resort)
+		check_last_resort(b, fd, &sm.m);
 
 	snprintf(mapper, sizeof(mapper), "rootfs-%c", b->cfg.slot);
 	r = init_verity_activate(parts.slot[slot].device, mapper, &sm.m, sm.roothash_sig, sm.roothash_sig_len,
@@ -475,10 +498,10 @@ static int cmd_config(int argc, char **argv)
 		return 1;
 	}
 	printf("slot=%c\ndisk=%s\nkeyring=%s\nverity=%s\ndebug=%d\non_fail=%s\nfloor=%llu\n"
-	       "timeout=%u\ndata=%s\nwatchdog=%u\ninit=%s\n",
+	       "timeout=%u\ndata=%s\nwatchdog=%u\ninit=%s\nlast_resort=%d\n",
 	       b.cfg.slot ? b.cfg.slot : '-', b.cfg.disk, b.cfg.keyring, verity[b.cfg.verity], b.cfg.debug,
 	       b.cfg.on_fail == INIT_FAIL_POWEROFF ? "poweroff" : "reboot", (unsigned long long)b.cfg.floor,
-	       b.cfg.timeout_s, b.cfg.data, b.cfg.watchdog_s, b.cfg.init);
+	       b.cfg.timeout_s, b.cfg.data, b.cfg.watchdog_s, b.cfg.init, b.cfg.last_resort);
 	return 0;
 }
 

@@ -30,6 +30,7 @@ test -n "${BOOT_B_LEFT}" || BOOT_B_LEFT=0
 # rootfs_slot and rootfs_part are hush-local too. The first slot in BOOT_ORDER with attempts left: spend one.
 rootfs_slot=
 rootfs_part=
+last_resort=
 for s in ${BOOT_ORDER}; do
 	if test -z "${rootfs_slot}"; then
 		if test "${s}" = "A" && test ${BOOT_A_LEFT} -gt 0; then
@@ -47,17 +48,22 @@ done
 if test -n "${rootfs_slot}"; then
 	# Saved before booting: a boot that never comes back still counts.
 	saveenv
-elif test "${ROOTFS_GOOD}" = "B"; then
-	# No attempts left anywhere: the last confirmed slot, nothing spent.
-	rootfs_slot=b
-	rootfs_part=3
 else
-	rootfs_slot=a
-	rootfs_part=2
+	# No attempts left anywhere: the last confirmed slot, nothing spent;
+	# rootfs-init then checks every block first and says so if it is bad.
+	echo "rootfs-update: no slot has attempts left, booting the last confirmed slot"
+	last_resort=rootfs.last_resort=1
+	if test "${ROOTFS_GOOD}" = "B"; then
+		rootfs_slot=b
+		rootfs_part=3
+	else
+		rootfs_slot=a
+		rootfs_part=2
+	fi
 fi
 
 echo "rootfs-update: booting slot ${rootfs_slot}"
-setenv bootargs "console=${console} rootfs.slot=${rootfs_slot} panic=5 ${ROOTFS_CMDLINE}"
+setenv bootargs "console=${console} rootfs.slot=${rootfs_slot} panic=5 ${last_resort} ${ROOTFS_CMDLINE}"
 load ${devtype} ${devnum}:${rootfs_part} ${kernel_addr_r} /boot/Image
 load ${devtype} ${devnum}:${rootfs_part} ${ramdisk_addr_r} /boot/initrd.img
 booti ${kernel_addr_r} ${ramdisk_addr_r}:${filesize} ${fdtcontroladdr}

@@ -314,22 +314,26 @@ f = open(sys.argv[1], "r+b"); o = int(sys.argv[2]); f.seek(o); b = f.read(1); f.
 		boot "tampered$n"
 		after=$(env_all)
 		if ran 1 || ran 2 || ran 3; then outcome="fell back to slot $slot (v$ver)"; break; fi
+		if [ "$before" = "$after" ]; then
+			# The last resort: rootfs-init checks every block before it
+			# activates anything, and says what is left.
+			expect "boot $n: $BL said it boots the last confirmed slot with no attempts left, nothing spent" \
+				gw_console_has 'rootfs-update: no slot has attempts left, booting the last confirmed slot'
+			expect "boot $n: rootfs-init checked all of B and said no verified slot is left; nothing of B ran" \
+				eval 'booted b && gw_console_has "rootfs-init: slot B: no verified slot is left: data block [0-9]+ of the last confirmed slot is corrupted" && [ -z "$ver" ]'
+			outcome="no verified slot is left"
+			break
+		fi
 		expect "boot $n: slot B refused: dm-verity found the corrupted block, nothing of B ran" \
 			eval 'booted b && gw_console_has "verity: .*data block [0-9]+ is corrupted" && [ -z "$ver" ] && [ "$GW_END" = reset ]'
 		if [ $n -le 3 ]; then
 			expect_eq "boot $n: $ENVN: one of B's attempts spent" "$(env_get B_LEFT)" $((3 - n))
 		fi
-		if [ "$before" = "$after" ]; then
-			expect "boot $n: $BL said it boots the last confirmed slot with no attempts left, nothing spent" \
-				gw_console_has 'rootfs-update: no slot has attempts left, booting the last confirmed slot'
-			outcome="no verified slot is left"
-			break
-		fi
 	done
 	expect "the device is left with no verified slot: A (v3) abandoned, B refused by dm-verity" \
 		eval '[ "$outcome" = "no verified slot is left" ] && [ "$(env_get A_LEFT) $(env_get B_LEFT)" = "0 0" ]'
 	say "   the gateway's last boot said:"
-	grep -E 'rootfs-update: |verity: .*corrupted|\] reboot: ' "$GW_LOG" | sed 's/^\[ *[0-9.]*\] //' |
+	grep -E 'rootfs-update: |rootfs-init: |verity: .*corrupted|\] reboot: ' "$GW_LOG" | sed 's/^\[ *[0-9.]*\] //' |
 		while IFS= read -r line; do say "     | $line"; done
 	say "   => $outcome: A (v3) never confirms, B (v2) fails dm-verity"
 	step_end "B refused by dm-verity; $outcome"

@@ -14,6 +14,7 @@
 # /boot/initrd.img, booted with zboot.
 
 rootfs_slot=
+last_resort=
 rootfs_part=
 if virtio read ${loadaddr} 0x400 0x10 && env import -c ${loadaddr} 0x2000 BOOT_ORDER BOOT_A_LEFT BOOT_B_LEFT ROOTFS_GOOD ROOTFS_FLOOR; then
 	echo "rootfs-update: environment loaded"
@@ -62,11 +63,12 @@ if test -n "${rootfs_slot}"; then
 else
 	echo "rootfs-update: no slot has attempts left, booting the last confirmed slot"
 	if test "${ROOTFS_GOOD}" = "B"; then rootfs_slot=b; else rootfs_slot=a; fi
+	last_resort=rootfs.last_resort=1
 fi
 if test "${rootfs_slot}" = "a"; then rootfs_part=2; else rootfs_part=3; fi
 
 echo "rootfs-update: booting slot ${rootfs_slot}"
-setenv bootargs "console=ttyS0 rootfs.slot=${rootfs_slot} panic=5 gw.env=uboot"
+setenv bootargs "console=ttyS0 rootfs.slot=${rootfs_slot} panic=5 ${last_resort} gw.env=uboot"
 # The initramfs at 256 MiB: at the default ramdisk_addr_r (64 MiB) a large
 # one is overwritten while the kernel starts (seen with the ASan
 # build's 14 MB initramfs: "ZSTD-compressed data is corrupt").

@@ -28,6 +28,7 @@ static void test_defaults(void **state)
 	assert_int_equal(c.watchdog_s, 0);
 	assert_true(c.floor == 0);
 	assert_false(c.debug);
+	assert_false(c.last_resort);
 	assert_int_equal(init_slot_name(&c), '?');
 }
 
@@ -41,7 +42,7 @@ static void test_cmdline_all_keys(void **state)
 		"BOOT_IMAGE=/vmlinuz console=ttyS0 quiet rootfs.slot=B rootfs.disk=/dev/vda "
 		"rootfs.keyring=/etc/rootfs/keys.d rootfs.verity=panic rootfs.debug "
 		"rootfs.on_fail=poweroff rootfs.floor=7 rootfs.timeout=3 rootfs.data=/var/lib/data "
-		"rootfs.watchdog=30 rootfs.init=/lib/systemd/systemd panic=-1\n", &err), 0);
+		"rootfs.watchdog=30 rootfs.init=/lib/systemd/systemd rootfs.last_resort=1 panic=-1\n", &err), 0);
 	assert_int_equal(c.slot, 'b');
 	assert_int_equal(init_slot_name(&c), 'B');
 	assert_string_equal(c.disk, "/dev/vda");
@@ -54,6 +55,7 @@ static void test_cmdline_all_keys(void **state)
 	assert_string_equal(c.data, "/var/lib/data");
 	assert_int_equal(c.watchdog_s, 30);
 	assert_string_equal(c.init, "/lib/systemd/systemd");
+	assert_true(c.last_resort);
 }
 
 static void test_cmdline_quotes_and_last_wins(void **state)
@@ -114,6 +116,7 @@ static void test_cmdline_bad_values(void **state)
 	expect_bad("rootfs.keyring=keys.pem", "rootfs.keyring=");
 	expect_bad("rootfs.verity=off", "rootfs.verity=");
 	expect_bad("rootfs.debug=maybe", "rootfs.debug=");
+	expect_bad("rootfs.last_resort=2", "rootfs.last_resort=");
 	expect_bad("rootfs.on_fail=halt", "rootfs.on_fail=");
 	expect_bad("rootfs.floor=-1", "rootfs.floor=");
 	expect_bad("rootfs.floor=18446744073709551616", "rootfs.floor=");
