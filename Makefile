@@ -93,7 +93,7 @@ fuzz:
 	@for f in $(FUZZ_SRCS); do n=$$(basename $$f .c); \
 	  echo "clang fuzz $$n"; \
 	  clang -g -O1 -fsanitize=fuzzer,address,undefined -I. $(PKG_CFLAGS) -D_GNU_SOURCE \
-	    -o $(B)/fuzz/$$n $$f $(foreach c,verity common,$(call lib_srcs,$(c))) $(PKG_LIBS) -pthread || exit 1; done
+	    -o $(B)/fuzz/$$n $$f $(foreach c,initramfs bootctl verity common,$(call lib_srcs,$(c))) $(PKG_LIBS) -pthread || exit 1; done
 
 bench: all
 	bash bench/verity
